@@ -1,0 +1,72 @@
+# pyrunc: `make demo` runs a real container, `make test` runs the whole suite (both install first).
+SHELL := /bin/bash
+PREFIX ?= /usr/local
+REPO := $(abspath .)
+VENV := $(REPO)/.venv
+PY := $(VENV)/bin/python
+HOST_PYTHON ?= /usr/bin/python3
+INIT := pyrunc/libexec/pyrunc-init
+SCHEMA_SRC := /usr/share/gocode/src/github.com/opencontainers/runtime-spec/schema
+DEB_PACKAGES := gcc make libc6-dev libseccomp-dev libffi-dev python3-venv python3-dev \
+	busybox-static runc procps iproute2 util-linux golang-github-opencontainers-specs-dev
+PIP_PACKAGES := cffi pytest jsonschema
+
+.PHONY: install deps venv native launcher demo test bench clean
+
+install: deps venv native launcher
+
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES) $(EXTRA_DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing </dev/null; \
+	fi
+
+venv: $(VENV)/.done
+$(VENV)/.done:
+	$(HOST_PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check $(PIP_PACKAGES)
+	touch $@
+
+native: $(INIT) pyrunc/.native-built spec/schema/.done
+
+build/plan_ops.h: pyrunc/plan.py | venv
+	mkdir -p build
+	$(PY) -m pyrunc.plan --c-header > $@.tmp && mv $@.tmp $@
+
+$(INIT): build/plan_ops.h $(wildcard native/init/*.c native/init/*.h)
+	mkdir -p $(dir $@)
+	gcc -static -Os -Wall -Wextra -Werror -Ibuild -Inative/init -o $@ native/init/*.c
+	strip $@
+
+pyrunc/.native-built: $(wildcard native/host/*) native/build_host.py | venv
+	$(PY) native/build_host.py
+	touch $@
+
+spec/schema/.done:
+	mkdir -p spec/schema
+	cp $(SCHEMA_SRC)/*.json spec/schema/
+	touch $@
+
+# The launcher runs the venv's interpreter with -I -S: no site, no user paths; every CLI call
+# pays the interpreter's start, so nothing is imported that the command does not use.
+launcher: native
+	@printf '%s\n' '#!$(PY) -IS' 'import sys' \
+		"sys.path[0:0] = ['$(REPO)']" \
+		"sys.path.append('$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')')" \
+		'from pyrunc.cli import main' 'main()' > $(PREFIX)/bin/pyrunc.tmp
+	chmod 755 $(PREFIX)/bin/pyrunc.tmp && mv $(PREFIX)/bin/pyrunc.tmp $(PREFIX)/bin/pyrunc
+	$(PY) -m compileall -q pyrunc >/dev/null
+
+demo: install
+	bash tests/demo.sh
+
+test: install
+	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+bench: install
+	$(PY) tests/bench/run.py
+
+clean:
+	rm -rf build $(INIT) pyrunc/_native*.so pyrunc/.native-built spec/schema
