@@ -1,0 +1,454 @@
+"""A real Docker engine (Debian's dockerd 20.10 over containerd 1.6) with ENGINE_RUNTIME as its
+default runtime: everything a user does with `docker` must work through the runtime."""
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+import engine_harness as eh
+
+pytestmark = pytest.mark.engines
+IMG = eh.IMAGE
+
+
+def run_in_pty(argv: list[str], env: dict, steps: list[tuple[bytes, bytes]], timeout: float = 60) -> tuple[int, bytes]:
+    """Run argv with a pty as its stdin/stdout/stderr (as a terminal user would). For each
+    (wait_for, send) step, wait until wait_for appeared in the output, then type send."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
+    os.close(slave)
+    out = b""
+    deadline = time.monotonic() + timeout
+    pending = list(steps)
+    try:
+        while time.monotonic() < deadline:
+            if pending and pending[0][0] in out:
+                os.write(master, pending.pop(0)[1])
+            r, _, _ = select.select([master], [], [], 0.2)
+            if r:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # EIO: the other side is closed
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            elif proc.poll() is not None:
+                break
+        else:
+            proc.kill()
+            raise AssertionError(f"{argv} timed out; output so far: {out!r}")
+        return proc.wait(timeout=30), out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+
+
+def cgroup_file(ctrl: str, cid: str, fname: str) -> str:
+    with open(f"/sys/fs/cgroup/{ctrl}/docker/{cid}/{fname}") as f:
+        return f.read().strip()
+
+
+def run_d(d: eh.Engines, name: str, *args: str, cmd: tuple[str, ...] = ("sleep", "300")) -> str:
+    return d.docker("run", "-d", "--name", name, *args, IMG, *cmd).stdout.strip()
+
+
+# --------------------------------------------------------------------------------- the daemon
+
+def test_runtime_is_docker_default(docker, name):
+    info = json.loads(docker.docker("info", "--format", "{{json .}}").stdout)
+    assert info["DefaultRuntime"] == eh.RUNTIME_NAME
+    assert info["Runtimes"][eh.RUNTIME_NAME]["path"] == eh.ENGINE_RUNTIME
+    cid = run_d(docker, name)
+    assert docker.inspect(name)["HostConfig"]["Runtime"] == eh.RUNTIME_NAME
+    # The runtime itself knows the container, in the root dockerd gave it.
+    st = subprocess.run([eh.ENGINE_RUNTIME, "--root", docker.runtime_root, "state", cid],
+                        capture_output=True, text=True, timeout=30)
+    assert st.returncode == 0, st.stderr
+    assert json.loads(st.stdout)["status"] == "running"
+
+
+# ------------------------------------------------------------------------------------- docker run
+
+def test_run_rm_stdout_stderr(docker, name):
+    r = docker.docker("run", "--rm", "--name", name, IMG, "sh", "-c", "echo out; echo err >&2")
+    assert r.stdout == "out\n"
+    assert r.stderr == "err\n"
+    assert docker.docker("ps", "-aq", "--filter", f"name={name}").stdout.strip() == ""
+
+
+def test_run_stdin(docker):
+    r = docker.docker("run", "--rm", "-i", IMG, "sh", "-c", "cat; echo done", input="from stdin\n")
+    assert r.stdout == "from stdin\ndone\n"
+
+
+@pytest.mark.parametrize("code", [0, 1, 42, 255])
+def test_exit_code_propagates(docker, name, code):
+    r = docker.docker("run", "--name", name, IMG, "sh", "-c", f"exit {code}", check=False)
+    assert r.returncode == code, r.stderr
+    assert docker.inspect(name)["State"]["ExitCode"] == code
+
+
+def test_exit_by_signal(docker, name):
+    # pid 1 ignores signals it has no handler for, so let docker-init be pid 1.
+    r = docker.docker("run", "--rm", "--init", IMG, "sh", "-c", "kill -TERM $$; sleep 5", check=False)
+    assert r.returncode == 128 + 15
+
+
+def test_command_not_found(docker):
+    r = docker.docker("run", "--rm", IMG, "/no/such/binary", check=False)
+    assert r.returncode == 127
+    assert "no such file or directory" in r.stderr.lower()
+
+
+def test_run_detached_and_logs(docker, name):
+    cid = run_d(docker, name, cmd=("sh", "-c", "echo started; exec sleep 300"))
+    assert len(cid) == 64
+    state = docker.inspect(name)["State"]
+    assert state["Running"] and state["Pid"] > 0
+    for _ in range(100):
+        if "started" in docker.docker("logs", name).stdout:
+            break
+        time.sleep(0.1)
+    assert docker.docker("logs", name).stdout == "started\n"
+
+
+def test_run_interactive_tty(docker):
+    rc, out = run_in_pty([eh.DOCKER, "run", "--rm", "-it", IMG, "sh"], docker.client_env(),
+                         [(b"# ", b"tty; [ -t 0 ] && echo in-a-tty-$((6*7)); exit 3\n")])
+    assert rc == 3, out
+    assert b"/dev/pts/0" in out
+    assert b"in-a-tty-42" in out
+
+
+def test_env_and_workdir(docker):
+    r = docker.docker("run", "--rm", "-e", "FOO=bar baz", "-e", "EMPTY=", "-w", "/var/work", IMG,
+                      "sh", "-c", 'echo "$FOO|$EMPTY|$(pwd)|$HOME|$PATH"')
+    assert r.stdout == "bar baz||/var/work|/root|/bin\n"
+
+
+def test_hostname_and_mounts(docker, name):
+    r = docker.docker("run", "--rm", "--hostname", "engtest", IMG, "sh", "-c",
+                      "hostname; cat /proc/1/cmdline | tr '\\0' ' '; echo; grep -c ' /proc ' /proc/mounts; "
+                      "test -c /dev/null && echo devnull; ls /dev/shm >/dev/null && echo shm")
+    lines = r.stdout.splitlines()
+    assert lines[0] == "engtest"
+    assert lines[1].startswith("sh -c hostname")
+    assert "devnull" in lines and "shm" in lines
+
+
+# ------------------------------------------------------------------------------------ docker exec
+
+def test_exec(docker, name):
+    run_d(docker, name, "-e", "FROMRUN=1")
+    r = docker.docker("exec", "-e", "X=y", "-w", "/tmp", name, "sh", "-c", 'echo "$X $FROMRUN $(pwd)"')
+    assert r.stdout == "y 1 /tmp\n"
+    assert docker.docker("exec", name, "sh", "-c", "exit 7", check=False).returncode == 7
+    r = docker.docker("exec", "-i", name, "cat", input="piped\n")
+    assert r.stdout == "piped\n"
+    r = docker.docker("exec", "-u", "1000", name, "id", "-u")
+    assert r.stdout == "1000\n"
+
+
+def test_exec_tty(docker, name):
+    run_d(docker, name)
+    r = docker.docker("exec", "-t", name, "tty")
+    assert r.stdout.strip().startswith("/dev/pts/")
+    rc, out = run_in_pty([eh.DOCKER, "exec", "-it", name, "sh"], docker.client_env(),
+                         [(b"# ", b"[ -t 0 ] && echo exec-tty-$((6*7)); exit 5\n")])
+    assert rc == 5, out
+    assert b"exec-tty-42" in out
+
+
+def test_exec_detached(docker, name):
+    run_d(docker, name)
+    docker.docker("exec", "-d", name, "sh", "-c", "echo bg > /tmp/bg")
+    for _ in range(100):
+        if docker.docker("exec", name, "cat", "/tmp/bg", check=False).stdout == "bg\n":
+            return
+        time.sleep(0.1)
+    pytest.fail("detached exec did not run")
+
+
+# ---------------------------------------------------------------------------------- top and stats
+
+def test_top(docker, name):
+    run_d(docker, name, cmd=("sh", "-c", "sleep 301 & exec sleep 300"))
+    for _ in range(50):
+        out = docker.docker("top", name).stdout
+        if "sleep 301" in out:
+            break
+        time.sleep(0.1)
+    assert "sleep 300" in out and "sleep 301" in out
+    pids = [int(line.split()[1]) for line in out.splitlines()[1:]]
+    assert docker.inspect(name)["State"]["Pid"] in pids
+
+
+def test_stats_no_stream(docker, name):
+    run_d(docker, name, "--memory", "64m")
+    out = docker.docker("stats", "--no-stream", "--format", "{{json .}}", name).stdout
+    s = json.loads(out)
+    assert s["Name"] == name
+    assert s["MemUsage"].endswith("64MiB"), s
+    assert s["PIDs"] == "1"
+
+
+# ------------------------------------------------------------------------------- pause and update
+
+def test_pause_unpause(docker, name):
+    cid = run_d(docker, name)
+    docker.docker("pause", name)
+    st = docker.inspect(name)["State"]
+    assert st["Paused"] and st["Status"] == "paused"
+    assert cgroup_file("freezer", cid, "freezer.state") == "FROZEN"
+    docker.docker("unpause", name)
+    st = docker.inspect(name)["State"]
+    assert not st["Paused"] and st["Status"] == "running"
+    assert cgroup_file("freezer", cid, "freezer.state") == "THAWED"
+    assert docker.docker("exec", name, "echo", "alive").stdout == "alive\n"
+
+
+def test_update(docker, name):
+    cid = run_d(docker, name, "--memory", "64m", "--memory-swap", "256m")
+    assert cgroup_file("memory", cid, "memory.limit_in_bytes") == str(64 << 20)
+    docker.docker("update", "--memory", "128m", "--cpu-shares", "512", "--pids-limit", "50",
+                  "--cpus", "1.5", name)
+    assert cgroup_file("memory", cid, "memory.limit_in_bytes") == str(128 << 20)
+    assert cgroup_file("cpu", cid, "cpu.shares") == "512"
+    assert cgroup_file("pids", cid, "pids.max") == "50"
+    assert cgroup_file("cpu", cid, "cpu.cfs_quota_us") == "150000"
+    hc = docker.inspect(name)["HostConfig"]
+    assert hc["Memory"] == 128 << 20 and hc["CpuShares"] == 512 and hc["PidsLimit"] == 50
+
+
+# ------------------------------------------------------------------------ stop, kill, start again
+
+def test_stop_start_kill_rm(docker, name):
+    run_d(docker, name, cmd=("sh", "-c", "trap 'exit 0' TERM; trap 'exit 10' USR1; while :; do sleep 0.2; done"))
+    docker.docker("stop", "-t", "10", name)
+    st = docker.inspect(name)["State"]
+    assert st["Status"] == "exited" and st["ExitCode"] == 0
+    docker.docker("start", name)
+    st = docker.inspect(name)["State"]
+    assert st["Running"]
+    docker.docker("kill", name)
+    docker.docker("wait", name)
+    st = docker.inspect(name)["State"]
+    assert st["Status"] == "exited" and st["ExitCode"] == 137
+    docker.docker("start", name)
+    assert docker.inspect(name)["State"]["Running"]
+    docker.docker("kill", "-s", "USR1", name)
+    assert docker.docker("wait", name).stdout.strip() == "10"
+    assert docker.inspect(name)["State"]["ExitCode"] == 10
+    docker.docker("rm", name)
+    assert docker.docker("inspect", name, check=False).returncode != 0
+
+
+def test_stop_escalates_to_kill(docker, name):
+    run_d(docker, name)  # sleep as pid 1 ignores SIGTERM
+    docker.docker("stop", "-t", "1", name)
+    assert docker.inspect(name)["State"]["ExitCode"] == 137
+
+
+def test_restart_and_rm_force_running(docker, name):
+    run_d(docker, name)
+    pid1 = docker.inspect(name)["State"]["Pid"]
+    docker.docker("restart", "-t", "0", name)
+    st = docker.inspect(name)["State"]
+    assert st["Running"] and st["Pid"] != pid1
+    docker.docker("rm", "-f", name)
+    assert docker.docker("ps", "-aq", "--filter", f"name={name}").stdout.strip() == ""
+
+
+# ------------------------------------------------------------------------------------- resources
+
+def test_memory_oom_kill(docker, name):
+    r = docker.docker("run", "--name", name, "--memory", "32m", "--memory-swap", "32m", IMG,
+                      "tail", "/dev/zero", check=False, timeout=120)
+    assert r.returncode == 137, r.stderr
+    st = docker.inspect(name)["State"]
+    assert st["OOMKilled"] is True
+    assert st["ExitCode"] == 137
+
+
+def test_pids_limit(docker, name):
+    cid = run_d(docker, name, "--pids-limit", "5")
+    assert cgroup_file("pids", cid, "pids.max") == "5"
+    r = docker.docker("exec", name, "sh", "-c", "for i in 1 2 3 4 5 6 7 8; do sleep 30 & done; echo done",
+                      check=False)
+    assert "can't fork" in r.stderr or "Resource temporarily unavailable" in r.stderr, r
+    assert int(cgroup_file("pids", cid, "pids.current")) <= 5
+
+
+def test_cpus(docker, name):
+    cid = run_d(docker, name, "--cpus", "0.5", "--cpu-shares", "256", "--cpuset-cpus", "0")
+    assert cgroup_file("cpu", cid, "cpu.cfs_period_us") == "100000"
+    assert cgroup_file("cpu", cid, "cpu.cfs_quota_us") == "50000"
+    assert cgroup_file("cpu", cid, "cpu.shares") == "256"
+    assert cgroup_file("cpuset", cid, "cpuset.cpus") == "0"
+    r = docker.docker("exec", name, "sh", "-c", "grep Cpus_allowed_list /proc/self/status")
+    assert r.stdout.split()[-1] == "0"
+
+
+# ------------------------------------------------------------------------------------- security
+
+def _cap_eff(out: str) -> int:
+    return int(next(ln for ln in out.splitlines() if ln.startswith("CapEff:")).split()[1], 16)
+
+
+def test_default_capabilities(docker):
+    r = docker.docker("run", "--rm", IMG, "cat", "/proc/self/status")
+    assert _cap_eff(r.stdout) == 0xa80425fb  # Docker's 14 default capabilities
+
+
+def test_cap_drop(docker):
+    r = docker.docker("run", "--rm", "--cap-drop", "ALL", IMG, "cat", "/proc/self/status")
+    assert _cap_eff(r.stdout) == 0
+    r = docker.docker("run", "--rm", "--cap-drop", "CHOWN", IMG, "sh", "-c",
+                      "touch /f; chown 1 /f && echo chowned", check=False)
+    assert "chowned" not in r.stdout
+    assert "Operation not permitted" in r.stderr
+    r = docker.docker("run", "--rm", "--cap-add", "SYS_ADMIN", IMG, "cat", "/proc/self/status")
+    assert _cap_eff(r.stdout) & (1 << 21)
+
+
+def test_read_only(docker):
+    r = docker.docker("run", "--rm", "--read-only", "--tmpfs", "/tmp", IMG, "sh", "-c",
+                      "touch /x 2>&1; touch /tmp/ok && echo tmp-writable")
+    assert "Read-only file system" in r.stdout
+    assert "tmp-writable" in r.stdout
+
+
+def test_user(docker):
+    assert docker.docker("run", "--rm", "--user", "1000:1000", IMG, "id").stdout.strip() == \
+        "uid=1000(tester) gid=1000(tester) groups=1000(tester)"
+    assert docker.docker("run", "--rm", "--user", "nobody", IMG, "sh", "-c", "id -u; id -g").stdout == \
+        "65534\n65534\n"
+    assert docker.docker("run", "--rm", "--user", "4242:4343", "--group-add", "50", IMG, "id").stdout.strip() == \
+        "uid=4242 gid=4343 groups=50,4343"
+
+
+def test_no_new_privileges_and_seccomp(docker):
+    r = docker.docker("run", "--rm", "--security-opt", "no-new-privileges", IMG,
+                      "grep", "-E", "NoNewPrivs|Seccomp:", "/proc/self/status")
+    assert "NoNewPrivs:\t1" in r.stdout
+    assert "Seccomp:\t2" in r.stdout  # docker's default profile is a filter
+
+
+# -------------------------------------------------------------------------------------- networks
+
+def test_network_none(docker):
+    r = docker.docker("run", "--rm", "--network", "none", IMG, "sh", "-c", "ls /sys/class/net")
+    assert r.stdout.split() == ["lo"]
+
+
+def test_default_bridge(docker, name):
+    """Two containers on docker0 talk to each other (traffic stays between our own netns)."""
+    server = name + "-srv"
+    run_d(docker, server, cmd=("sh", "-c", "mkdir /www && echo hello-bridge > /www/index.html && "
+                                            "exec httpd -f -p 8080 -h /www"))
+    ip = docker.inspect(server)["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
+    assert ip
+    r = docker.docker("exec", server, "ip", "-o", "-4", "addr", "show", "eth0")
+    assert f" {ip}/" in r.stdout
+    r = docker.docker("run", "--rm", IMG, "sh", "-c",
+                      f"for i in $(seq 50); do wget -qO- http://{ip}:8080/index.html && exit 0; sleep 0.1; done; exit 1")
+    assert r.stdout == "hello-bridge\n"
+
+
+def test_init(docker):
+    r = docker.docker("run", "--rm", "--init", IMG, "sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; echo; echo $$")
+    first, pid = r.stdout.splitlines()
+    assert first.startswith("/sbin/docker-init -- sh -c")
+    assert pid != "1"
+
+
+# ----------------------------------------------------------------------------- volumes and scale
+
+def test_named_volume(docker, name):
+    vol = name + "-vol"
+    docker.docker("volume", "create", vol)
+    docker.docker("run", "--rm", "-v", f"{vol}:/data", IMG, "sh", "-c", "echo persisted > /data/f")
+    r = docker.docker("run", "--rm", "-v", f"{vol}:/data:ro", IMG, "sh", "-c",
+                      "cat /data/f; touch /data/g 2>/dev/null || echo ro")
+    assert r.stdout == "persisted\nro\n"
+
+
+def test_bind_mount(docker):
+    with tempfile.TemporaryDirectory(dir=docker.root) as d:
+        with open(os.path.join(d, "in"), "w") as f:
+            f.write("from-host\n")
+        r = docker.docker("run", "--rm", "-v", f"{d}:/mnt", IMG, "sh", "-c", "cat /mnt/in; echo back > /mnt/out")
+        assert r.stdout == "from-host\n"
+        with open(os.path.join(d, "out")) as f:
+            assert f.read() == "back\n"
+
+
+def test_ten_containers_at_once(docker, name):
+    names = [f"{name}-{i}" for i in range(10)]
+    procs = [subprocess.Popen([eh.DOCKER, "run", "-d", "--name", n, IMG, "sleep", "300"], env=docker.client_env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in names]
+    for p in procs:
+        out, err = p.communicate(timeout=180)
+        assert p.returncode == 0, err
+    running = docker.docker("ps", "-q", "--filter", f"name={name}-").stdout.split()
+    assert len(running) == 10
+    pids = {docker.inspect(n)["State"]["Pid"] for n in names}
+    assert len(pids) == 10 and 0 not in pids
+    procs = [subprocess.Popen([eh.DOCKER, "rm", "-f", n], env=docker.client_env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for n in names]
+    for p in procs:
+        p.communicate(timeout=180)
+        assert p.returncode == 0
+
+
+# ---------------------------------------------------------------------------------- docker build
+
+def test_build_runs_steps_with_default_runtime(docker, name):
+    """The classic builder runs each RUN step in a container made by the default runtime."""
+    tag = f"pyrunc-test/built-{name}:latest"
+    ctx = tempfile.mkdtemp(dir=docker.root)
+    with open(os.path.join(ctx, "Dockerfile"), "w") as f:
+        f.write(f"FROM {IMG}\n"
+                "RUN echo step-one > /one && mkdir -p /app\n"
+                "WORKDIR /app\n"
+                "COPY hello.txt .\n"
+                "RUN sleep 3 && cat /one hello.txt > /app/combined\n"
+                'CMD ["cat", "/app/combined"]\n')
+    with open(os.path.join(ctx, "hello.txt"), "w") as f:
+        f.write("copied\n")
+    build = subprocess.Popen([eh.DOCKER, "build", "-t", tag, ctx], env=docker.client_env(),
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen = None
+    try:
+        deadline = time.monotonic() + 120
+        while build.poll() is None and time.monotonic() < deadline and seen is None:
+            for cid in docker.docker("ps", "-q", "--no-trunc").stdout.split():
+                info = json.loads(docker.docker("inspect", cid, check=False).stdout or "[{}]")[0]
+                if "sleep 3" in " ".join(info.get("Config", {}).get("Cmd") or []):
+                    seen = (cid, info["HostConfig"]["Runtime"])
+                    st = subprocess.run([eh.ENGINE_RUNTIME, "--root", docker.runtime_root, "state", cid],
+                                        capture_output=True, text=True, timeout=30)
+                    seen += (st.returncode, st.stdout)
+                    break
+            time.sleep(0.05)
+        out, _ = build.communicate(timeout=180)
+    finally:
+        if build.poll() is None:
+            build.kill()
+            build.wait()
+    assert build.returncode == 0, out
+    assert seen is not None, "never saw the RUN step's container"
+    assert seen[1] == eh.RUNTIME_NAME
+    assert seen[2] == 0 and json.loads(seen[3])["id"] == seen[0]
+    assert docker.docker("run", "--rm", tag).stdout == "step-one\ncopied\n"
+    docker.docker("rmi", tag)
