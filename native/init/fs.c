@@ -1,0 +1,303 @@
+/* Filesystem operations.  Every in-root path is resolved with openat2(RESOLVE_IN_ROOT) against
+ * root_fd, and mounts target the resolved file descriptor (/proc/self/fd/N), so a symlink in the
+ * image can never send a mount, mkdir or file creation outside the rootfs. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/mount.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "init.h"
+
+int root_fd = -1;
+
+static int openat2_in(int dirfd, const char *path, uint64_t flags, uint64_t mode,
+                      uint64_t resolve)
+{
+    struct open_how how = { .flags = flags, .mode = mode, .resolve = resolve };
+    int fd;
+    do
+        fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+    while (fd < 0 && (errno == EAGAIN || errno == EINTR));
+    return fd;
+}
+
+void set_root(const char *path)
+{
+    int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        die_errno("open root %s", path);
+    if (root_fd >= 0)
+        close(root_fd);
+    root_fd = fd;
+}
+
+int open_in_root(const char *path, int flags, int mode)
+{
+    if (root_fd < 0)
+        die("plan: in-root path %s before ROOT", path);
+    return openat2_in(root_fd, path, (uint64_t)flags | O_CLOEXEC, (uint64_t)mode,
+                      RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+}
+
+void fd_path(int fd, char *buf, size_t len)
+{
+    snprintf(buf, len, "/proc/self/fd/%d", fd);
+}
+
+/* Split path into its parent (opened in root, created if needed) and its last component. */
+int parent_in_root(const char *path, const char **base)
+{
+    static char parent[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash) {
+        *base = path;
+        return open_in_root(".", O_PATH | O_DIRECTORY, 0);
+    }
+    size_t n = (size_t)(slash - path);
+    if (n >= sizeof(parent))
+        die("path too long: %s", path);
+    memcpy(parent, path, n);
+    parent[n] = '\0';
+    *base = slash + 1;
+    if (n == 0)
+        return open_in_root("/", O_PATH | O_DIRECTORY, 0);
+    char copy[4096];
+    snprintf(copy, sizeof(copy), "%s", parent);
+    mkdirs_in_root(copy, 0755);
+    int fd = open_in_root(copy, O_PATH | O_DIRECTORY, 0);
+    if (fd < 0)
+        die_errno("open %s in rootfs", copy);
+    return fd;
+}
+
+void mkdirs_in_root(const char *path, unsigned mode)
+{
+    int fd = open_in_root(path, O_PATH | O_DIRECTORY, 0);
+    if (fd >= 0) {
+        close(fd);
+        return;
+    }
+    if (errno == ENOTDIR)
+        die("mkdir %s in rootfs: not a directory", path);
+    if (errno != ENOENT)
+        die_errno("open %s in rootfs", path);
+    const char *base;
+    int pfd = parent_in_root(path, &base);
+    if (*base && strcmp(base, ".") && strcmp(base, "..")) {
+        if (mkdirat(pfd, base, mode) < 0 && errno != EEXIST)
+            die_errno("mkdir %s in rootfs", path);
+    }
+    close(pfd);
+    fd = open_in_root(path, O_PATH | O_DIRECTORY, 0);
+    if (fd < 0)
+        die_errno("open %s in rootfs", path);
+    close(fd);
+}
+
+void mkfile_in_root(const char *path, unsigned mode)
+{
+    int fd = open_in_root(path, O_PATH, 0);
+    if (fd >= 0) {
+        close(fd);
+        return;
+    }
+    const char *base;
+    int pfd = parent_in_root(path, &base);
+    close(pfd);
+    fd = open_in_root(path, O_CREAT | O_WRONLY, (int)mode);
+    if (fd < 0)
+        die_errno("create %s in rootfs", path);
+    close(fd);
+}
+
+static int target_fd(const char *target)
+{
+    int fd = open_in_root(target, O_PATH, 0);
+    if (fd < 0)
+        die_errno("open mount target %s in rootfs", target);
+    return fd;
+}
+
+void op_mount(const char *src, const char *target, const char *fstype, unsigned long flags,
+              const char *data)
+{
+    char path[64];
+    int fd = target_fd(target);
+    fd_path(fd, path, sizeof(path));
+    if (mount(*src ? src : NULL, path, *fstype ? fstype : NULL, flags, *data ? data : NULL) < 0)
+        die_errno("mount %s to %s (type %s, flags 0x%lx, data \"%s\")", src, target, fstype,
+                  flags, data);
+    close(fd);
+}
+
+void op_mount_setattr(const char *target, uint64_t flags, uint64_t set, uint64_t clr)
+{
+    struct mount_attr attr = { .attr_set = set, .attr_clr = clr };
+    int fd = target_fd(target);
+    if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | (unsigned)flags, &attr,
+                sizeof(attr)) < 0)
+        die_errno("mount_setattr %s", target);
+    close(fd);
+}
+
+void op_propagate(const char *target, unsigned long flags)
+{
+    char path[64];
+    int fd = target_fd(target);
+    fd_path(fd, path, sizeof(path));
+    if (mount(NULL, path, NULL, flags, NULL) < 0)
+        die_errno("set propagation of %s", target);
+    close(fd);
+}
+
+void op_mknod(const char *path, unsigned mode, uint64_t dev, unsigned uid, unsigned gid)
+{
+    const char *base;
+    int pfd = parent_in_root(path, &base);
+    if (mknodat(pfd, base, mode, (dev_t)dev) < 0) {
+        if (errno != EEXIST)
+            die_errno("mknod %s", path);
+    } else if (fchownat(pfd, base, uid, gid, AT_SYMLINK_NOFOLLOW) < 0) {
+        die_errno("chown %s", path);
+    }
+    close(pfd);
+}
+
+void op_symlink(const char *target, const char *link)
+{
+    const char *base;
+    int pfd = parent_in_root(link, &base);
+    if (symlinkat(target, pfd, base) < 0 && errno != EEXIST)
+        die_errno("symlink %s -> %s", link, target);
+    close(pfd);
+}
+
+void op_pivot_root(void)
+{
+    if (fchdir(root_fd) < 0)
+        die_errno("chdir to rootfs");
+    if (syscall(SYS_pivot_root, ".", ".") < 0)
+        die_errno("pivot_root");
+    /* The old root is now stacked under "."; keep its unmount from reaching the host. */
+    if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0)
+        die_errno("make old root rslave");
+    if (umount2(".", MNT_DETACH) < 0)
+        die_errno("detach old root");
+    if (chdir("/") < 0)
+        die_errno("chdir /");
+    set_root("/");
+}
+
+void op_move_root(void)
+{
+    if (fchdir(root_fd) < 0)
+        die_errno("chdir to rootfs");
+    if (mount(".", "/", NULL, MS_MOVE, NULL) < 0)
+        die_errno("move rootfs to /");
+    if (chroot(".") < 0)
+        die_errno("chroot");
+    if (chdir("/") < 0)
+        die_errno("chdir /");
+    set_root("/");
+}
+
+/* /dev/null as the container sees it, checked to be the real character device 1:3 so that a
+ * symlink or a replaced node cannot turn a mask into a bind of something else. */
+static int verified_devnull(void)
+{
+    struct stat st;
+    int fd = open_in_root("/dev/null", O_PATH, 0);
+    if (fd < 0)
+        die_errno("open /dev/null for masking");
+    if (fstat(fd, &st) < 0)
+        die_errno("stat /dev/null");
+    if (!S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3))
+        die("/dev/null is not the null device (mode 0%o, rdev %u:%u): refusing to mask with it",
+            st.st_mode, major(st.st_rdev), minor(st.st_rdev));
+    return fd;
+}
+
+void op_mask(const char *path)
+{
+    struct stat st;
+    char tpath[64], spath[64];
+    int fd = open_in_root(path, O_PATH, 0);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return;
+        die_errno("open masked path %s", path);
+    }
+    if (fstat(fd, &st) < 0)
+        die_errno("stat %s", path);
+    fd_path(fd, tpath, sizeof(tpath));
+    if (S_ISDIR(st.st_mode)) {
+        if (mount("tmpfs", tpath, "tmpfs", MS_RDONLY, NULL) < 0)
+            die_errno("mask %s", path);
+    } else {
+        int nfd = verified_devnull();
+        fd_path(nfd, spath, sizeof(spath));
+        if (mount(spath, tpath, NULL, MS_BIND, NULL) < 0)
+            die_errno("mask %s", path);
+        close(nfd);
+    }
+    close(fd);
+}
+
+static unsigned long locked_flags(const char *path)
+{
+    struct statvfs sv;
+    unsigned long f = 0;
+    if (statvfs(path, &sv) < 0)
+        die_errno("statvfs %s", path);
+    if (sv.f_flag & ST_NOSUID) f |= MS_NOSUID;
+    if (sv.f_flag & ST_NODEV) f |= MS_NODEV;
+    if (sv.f_flag & ST_NOEXEC) f |= MS_NOEXEC;
+    if (sv.f_flag & ST_NOATIME) f |= MS_NOATIME;
+    if (sv.f_flag & ST_NODIRATIME) f |= MS_NODIRATIME;
+    if (sv.f_flag & ST_RELATIME) f |= MS_RELATIME;
+    return f;
+}
+
+static void remount_ro_fd(int fd, const char *path)
+{
+    char p[64];
+    fd_path(fd, p, sizeof(p));
+    unsigned long f = locked_flags(p);
+    if (mount(NULL, p, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | f, NULL) < 0)
+        die_errno("remount %s read-only", path);
+}
+
+void op_readonly(const char *path)
+{
+    char p[64];
+    int fd = open_in_root(path, O_PATH, 0);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return;
+        die_errno("open read-only path %s", path);
+    }
+    fd_path(fd, p, sizeof(p));
+    if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0)
+        die_errno("bind %s", path);
+    close(fd);
+    fd = target_fd(path); /* the new bind mount, not the one under it */
+    remount_ro_fd(fd, path);
+    close(fd);
+}
+
+void op_remount_ro(const char *path)
+{
+    int fd = target_fd(path);
+    remount_ro_fd(fd, path);
+    close(fd);
+}

@@ -1,0 +1,63 @@
+/* pyrunc-init: executes a plan (see pyrunc/plan.py, the one definition of the format). */
+#pragma once
+#include <stdint.h>
+#include <stddef.h>
+
+struct plan_arg {
+    uint32_t len;
+    char *data; /* NUL-terminated copy */
+};
+
+struct plan_rec {
+    uint32_t op;
+    uint32_t argc;
+    struct plan_arg *args;
+};
+
+struct plan {
+    uint32_t count;
+    struct plan_rec *recs;
+};
+
+/* plan.c */
+int plan_read(int fd, struct plan *p);
+const char *plan_op_name(uint32_t op);
+uint64_t arg_u64(const struct plan_rec *r, uint32_t i);
+const char *arg_str(const struct plan_rec *r, uint32_t i);
+
+/* report.c: messages to pyrunc over SYNCFD */
+extern int sync_fd;
+void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+void die_errno(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+
+/* fs.c: paths resolved inside the root directory */
+extern int root_fd;
+void set_root(const char *path);
+int open_in_root(const char *path, int flags, int mode);
+void mkdirs_in_root(const char *path, unsigned mode);
+void mkfile_in_root(const char *path, unsigned mode);
+int parent_in_root(const char *path, const char **base);
+void fd_path(int fd, char *buf, size_t len);
+void op_mount(const char *src, const char *target, const char *fstype, unsigned long flags,
+              const char *data);
+void op_mount_setattr(const char *target, uint64_t flags, uint64_t set, uint64_t clr);
+void op_propagate(const char *target, unsigned long flags);
+void op_mknod(const char *path, unsigned mode, uint64_t dev, unsigned uid, unsigned gid);
+void op_symlink(const char *target, const char *link);
+void op_pivot_root(void);
+void op_move_root(void);
+void op_mask(const char *path);
+void op_readonly(const char *path);
+void op_remount_ro(const char *path);
+
+/* proc.c: the process' own attributes */
+void op_write(const char *path, const char *data, uint32_t len);
+void op_cap_bounding(uint64_t keep);
+void op_user(const struct plan_rec *r);
+void op_caps(uint64_t eff, uint64_t perm, uint64_t inh, uint64_t amb);
+void op_seccomp(uint64_t flags, const struct plan_arg *prog);
+void op_resolve_exec(const char *name, const char *path);
+void op_wait_fifo(int fd);
+void op_exec(const struct plan_rec *r) __attribute__((noreturn));
+void op_console(int sock, int bind_console);

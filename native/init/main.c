@@ -1,0 +1,239 @@
+/* pyrunc-init: the only code that runs inside a container's namespaces.
+ *
+ * Usage: pyrunc-init PLANFD SYNCFD.  It reads the whole plan (pyrunc/plan.py), then executes its
+ * operations in order.  Operations before CLONE run in this first stage; CLONE creates the
+ * container process, which runs the rest.  All decisions were taken by pyrunc before the plan was
+ * written: this program only carries them out, and reports failures on SYNCFD. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "init.h"
+#include "plan_ops.h"
+
+struct maps {
+    const struct plan_arg *uid_map, *gid_map, *setgroups;
+};
+
+static void write_proc(pid_t pid, const char *file, const struct plan_arg *a)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/%s", pid, file);
+    op_write(path, a->data, a->len);
+}
+
+/* First stage: create the container process, write its id maps, let it go, report its pid. */
+static void do_clone(uint64_t flags, const struct maps *m)
+{
+    int gate[2];
+    if (pipe2(gate, O_CLOEXEC) < 0)
+        die_errno("pipe");
+    pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)(flags | CLONE_PARENT | SIGCHLD),
+                               NULL, NULL, NULL, NULL);
+    if (pid < 0)
+        die_errno("clone");
+    if (pid == 0) {
+        char c;
+        close(gate[1]);
+        if (read(gate[0], &c, 1) != 1)
+            _exit(1); /* the first stage failed and said so */
+        close(gate[0]);
+        return;
+    }
+    close(gate[0]);
+    if (m->setgroups)
+        write_proc(pid, "setgroups", m->setgroups);
+    if (m->uid_map)
+        write_proc(pid, "uid_map", m->uid_map);
+    if (m->gid_map)
+        write_proc(pid, "gid_map", m->gid_map);
+    report("P%d", pid);
+    if (write(gate[1], "1", 1) != 1)
+        die_errno("release container process");
+    _exit(0);
+}
+
+int main(int argc, char **argv)
+{
+    struct plan plan;
+    struct maps maps = { 0 };
+    int stage = 1;
+
+    if (argc != 3) {
+        fprintf(stderr, "pyrunc-init: this program is started by pyrunc, not by hand\n");
+        return 2;
+    }
+    int plan_fd = atoi(argv[1]);
+    sync_fd = atoi(argv[2]);
+    if (fcntl(sync_fd, F_SETFD, FD_CLOEXEC) < 0 || fcntl(plan_fd, F_SETFD, FD_CLOEXEC) < 0) {
+        fprintf(stderr, "pyrunc-init: bad file descriptors\n");
+        return 2;
+    }
+    plan_read(plan_fd, &plan);
+    close(plan_fd);
+
+    for (uint32_t i = 0; i < plan.count; i++) {
+        const struct plan_rec *r = &plan.recs[i];
+        switch (r->op) {
+        case OP_SETNS: {
+            int fd = open(arg_str(r, 1), O_RDONLY | O_CLOEXEC);
+            if (fd < 0)
+                die_errno("open namespace %s", arg_str(r, 1));
+            if (setns(fd, (int)arg_u64(r, 0)) < 0)
+                die_errno("join namespace %s", arg_str(r, 1));
+            close(fd);
+            break;
+        }
+        case OP_UNSHARE:
+            if (unshare((int)arg_u64(r, 0)) < 0)
+                die_errno("unshare 0x%llx", (unsigned long long)arg_u64(r, 0));
+            break;
+        case OP_WRITE:
+            op_write(arg_str(r, 0), r->args[1].data, r->args[1].len);
+            break;
+        case OP_UID_MAP:
+            maps.uid_map = &r->args[0];
+            break;
+        case OP_GID_MAP:
+            maps.gid_map = &r->args[0];
+            break;
+        case OP_SETGROUPS:
+            maps.setgroups = &r->args[0];
+            break;
+        case OP_CLONE:
+            if (stage != 1)
+                die("plan: a second CLONE");
+            do_clone(arg_u64(r, 0), &maps);
+            stage = 2;
+            break;
+        case OP_MOUNT_RAW:
+            if (mount(*arg_str(r, 0) ? arg_str(r, 0) : NULL, arg_str(r, 1),
+                      *arg_str(r, 2) ? arg_str(r, 2) : NULL, (unsigned long)arg_u64(r, 3),
+                      *arg_str(r, 4) ? arg_str(r, 4) : NULL) < 0)
+                die_errno("mount %s on %s", arg_str(r, 0), arg_str(r, 1));
+            break;
+        case OP_ROOT:
+            set_root(arg_str(r, 0));
+            break;
+        case OP_MKDIRS:
+            mkdirs_in_root(arg_str(r, 0), (unsigned)arg_u64(r, 1));
+            break;
+        case OP_MKFILE:
+            mkfile_in_root(arg_str(r, 0), (unsigned)arg_u64(r, 1));
+            break;
+        case OP_MOUNT:
+            op_mount(arg_str(r, 0), arg_str(r, 1), arg_str(r, 2), (unsigned long)arg_u64(r, 3),
+                     arg_str(r, 4));
+            break;
+        case OP_MOUNT_SETATTR:
+            op_mount_setattr(arg_str(r, 0), arg_u64(r, 1), arg_u64(r, 2), arg_u64(r, 3));
+            break;
+        case OP_PROPAGATE:
+            op_propagate(arg_str(r, 0), (unsigned long)arg_u64(r, 1));
+            break;
+        case OP_MKNOD:
+            op_mknod(arg_str(r, 0), (unsigned)arg_u64(r, 1), arg_u64(r, 2),
+                     (unsigned)arg_u64(r, 3), (unsigned)arg_u64(r, 4));
+            break;
+        case OP_SYMLINK:
+            op_symlink(arg_str(r, 0), arg_str(r, 1));
+            break;
+        case OP_PIVOT_ROOT:
+            op_pivot_root();
+            break;
+        case OP_MOVE_ROOT:
+            op_move_root();
+            break;
+        case OP_MASK:
+            op_mask(arg_str(r, 0));
+            break;
+        case OP_READONLY:
+            op_readonly(arg_str(r, 0));
+            break;
+        case OP_REMOUNT_RO:
+            op_remount_ro(arg_str(r, 0));
+            break;
+        case OP_SETHOSTNAME:
+            if (sethostname(arg_str(r, 0), r->args[0].len) < 0)
+                die_errno("sethostname");
+            break;
+        case OP_SETDOMAINNAME:
+            if (setdomainname(arg_str(r, 0), r->args[0].len) < 0)
+                die_errno("setdomainname");
+            break;
+        case OP_RLIMIT: {
+            struct rlimit rl = { .rlim_cur = arg_u64(r, 1), .rlim_max = arg_u64(r, 2) };
+            if (setrlimit((int)arg_u64(r, 0), &rl) < 0)
+                die_errno("setrlimit %d (soft %llu, hard %llu)", (int)arg_u64(r, 0),
+                          (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
+            break;
+        }
+        case OP_CHDIR:
+            if (chdir(arg_str(r, 0)) < 0)
+                die_errno("chdir to cwd %s", arg_str(r, 0));
+            break;
+        case OP_UMASK:
+            umask((mode_t)arg_u64(r, 0));
+            break;
+        case OP_CAP_BOUNDING:
+            op_cap_bounding(arg_u64(r, 0));
+            break;
+        case OP_USER:
+            op_user(r);
+            break;
+        case OP_CAPS:
+            op_caps(arg_u64(r, 0), arg_u64(r, 1), arg_u64(r, 2), arg_u64(r, 3));
+            break;
+        case OP_NO_NEW_PRIVS:
+            if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                die_errno("set no_new_privs");
+            break;
+        case OP_SECCOMP:
+            op_seccomp(arg_u64(r, 0), &r->args[1]);
+            break;
+        case OP_RESOLVE_EXEC:
+            op_resolve_exec(arg_str(r, 0), arg_str(r, 1));
+            break;
+        case OP_READY:
+            report("R");
+            close(sync_fd);
+            sync_fd = -1;
+            break;
+        case OP_WAIT_FIFO:
+            op_wait_fifo((int)arg_u64(r, 0));
+            break;
+        case OP_EXEC:
+            op_exec(r);
+        case OP_SETSID:
+            if (setsid() < 0)
+                die_errno("setsid");
+            break;
+        case OP_CONSOLE:
+            op_console((int)arg_u64(r, 0), (int)arg_u64(r, 1));
+            break;
+        case OP_PDEATHSIG:
+            if (prctl(PR_SET_PDEATHSIG, (unsigned long)arg_u64(r, 0), 0, 0, 0) < 0)
+                die_errno("set parent death signal");
+            break;
+        case OP_PERSONALITY:
+            if (personality((unsigned long)arg_u64(r, 0)) < 0)
+                die_errno("personality");
+            break;
+        default:
+            die("plan: operation %s is not handled", plan_op_name(r->op));
+        }
+    }
+    die("plan ended without EXEC");
+}

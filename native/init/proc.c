@@ -1,0 +1,239 @@
+/* Operations on the process itself: credentials, capabilities, seccomp, the wait for `start`,
+ * the console and the final execve. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <linux/close_range.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "init.h"
+
+static char exec_path[4096];
+
+void op_write(const char *path, const char *data, uint32_t len)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        die_errno("open %s", path);
+    if (write(fd, data, len) != (ssize_t)len)
+        die_errno("write %s", path);
+    close(fd);
+}
+
+void op_cap_bounding(uint64_t keep)
+{
+    for (int cap = 0; cap < 64; cap++) {
+        if (keep & (1ULL << cap))
+            continue;
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+            die_errno("drop capability %d from the bounding set", cap);
+    }
+}
+
+void op_user(const struct plan_rec *r)
+{
+    uid_t uid = (uid_t)arg_u64(r, 0);
+    gid_t gid = (gid_t)arg_u64(r, 1);
+    if (arg_u64(r, 2)) {
+        size_t n = r->argc - 3;
+        gid_t *groups = calloc(n + 1, sizeof(gid_t));
+        if (!groups)
+            die("out of memory");
+        for (size_t i = 0; i < n; i++)
+            groups[i] = (gid_t)strtoul(arg_str(r, (uint32_t)(i + 3)), NULL, 10);
+        if (setgroups(n, groups) < 0)
+            die_errno("setgroups");
+        free(groups);
+    }
+    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+        die_errno("keep capabilities");
+    if (setresgid(gid, gid, gid) < 0)
+        die_errno("setgid %u", gid);
+    if (setresuid(uid, uid, uid) < 0)
+        die_errno("setuid %u", uid);
+    if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
+        die_errno("clear keep capabilities");
+}
+
+void op_caps(uint64_t eff, uint64_t perm, uint64_t inh, uint64_t amb)
+{
+    struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+    struct __user_cap_data_struct data[2] = {
+        { .effective = (uint32_t)eff, .permitted = (uint32_t)perm,
+          .inheritable = (uint32_t)inh },
+        { .effective = (uint32_t)(eff >> 32), .permitted = (uint32_t)(perm >> 32),
+          .inheritable = (uint32_t)(inh >> 32) },
+    };
+    if (syscall(SYS_capset, &hdr, data) < 0)
+        die_errno("capset");
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+        die_errno("clear ambient capabilities");
+    for (int cap = 0; cap < 64; cap++)
+        if ((amb & (1ULL << cap)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
+            die_errno("raise ambient capability %d", cap);
+}
+
+void op_seccomp(uint64_t flags, const struct plan_arg *prog)
+{
+    struct sock_fprog fprog = {
+        .len = (unsigned short)(prog->len / sizeof(struct sock_filter)),
+        .filter = (struct sock_filter *)prog->data,
+    };
+    if (prog->len % sizeof(struct sock_filter) || prog->len / sizeof(struct sock_filter) > 0xffff)
+        die("seccomp program has a bad size %u", prog->len);
+    long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, (unsigned)flags, &fprog);
+    if (fd < 0)
+        die_errno("load seccomp filter");
+    if (flags & SECCOMP_FILTER_FLAG_NEW_LISTENER)
+        report("N%ld", fd);
+}
+
+static int is_executable(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
+void op_resolve_exec(const char *name, const char *path)
+{
+    if (strchr(name, '/')) {
+        if (!is_executable(name))
+            die("exec: \"%s\": stat %s: %s", name, name, strerror(errno ? errno : EACCES));
+        snprintf(exec_path, sizeof(exec_path), "%s", name);
+        return;
+    }
+    const char *p = path;
+    while (*p || p == path) {
+        const char *end = strchrnul(p, ':');
+        size_t n = (size_t)(end - p);
+        if (n == 0)
+            snprintf(exec_path, sizeof(exec_path), "./%s", name);
+        else
+            snprintf(exec_path, sizeof(exec_path), "%.*s/%s", (int)n, p, name);
+        if (is_executable(exec_path))
+            return;
+        if (!*end)
+            break;
+        p = end + 1;
+    }
+    exec_path[0] = '\0';
+    die("exec: \"%s\": executable file not found in $PATH", name);
+}
+
+void op_wait_fifo(int fd)
+{
+    char path[64];
+    fd_path(fd, path, sizeof(path));
+    int w = open(path, O_WRONLY | O_CLOEXEC);
+    if (w < 0)
+        die_errno("open exec fifo");
+    if (write(w, "0", 1) != 1)
+        die_errno("write exec fifo");
+    close(w);
+    close(fd);
+}
+
+void op_exec(const struct plan_rec *r)
+{
+    uint64_t preserve = arg_u64(r, 0), argc = arg_u64(r, 1);
+    uint32_t nstr = r->argc - 2;
+    if (argc == 0 || argc > nstr)
+        die("plan: EXEC needs at least one argument");
+    char **argv = calloc(argc + 1, sizeof(char *));
+    char **envp = calloc(nstr - argc + 1, sizeof(char *));
+    if (!argv || !envp)
+        die("out of memory");
+    for (uint32_t i = 0; i < nstr; i++) {
+        if (i < argc)
+            argv[i] = r->args[i + 2].data;
+        else
+            envp[i - argc] = r->args[i + 2].data;
+    }
+    if (!exec_path[0])
+        snprintf(exec_path, sizeof(exec_path), "%s", argv[0]);
+
+    /* The user's process starts with default signal dispositions and an empty mask. */
+    struct sigaction sa = { .sa_handler = SIG_DFL };
+    sigemptyset(&sa.sa_mask);
+    for (int sig = 1; sig < _NSIG; sig++)
+        sigaction(sig, &sa, NULL);
+    sigset_t empty;
+    sigemptyset(&empty);
+    sigprocmask(SIG_SETMASK, &empty, NULL);
+
+    /* No fd of ours reaches the container: every fd but stdio and the preserved ones is closed
+     * by execve itself.  SYNCFD (when still open) is among them, so its EOF tells pyrunc the
+     * execve succeeded. */
+    int keep = 3 + (int)preserve;
+    if (sync_fd >= 0 && sync_fd < keep)
+        die("sync fd collides with a preserved fd");
+    if (syscall(SYS_close_range, keep, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+        die_errno("close_range");
+    execve(exec_path, argv, envp);
+    die_errno("exec %s", exec_path);
+}
+
+static void send_fd(int sock, int fd, const char *name)
+{
+    char cbuf[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = { .iov_base = (void *)name, .iov_len = strlen(name) };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                          .msg_controllen = sizeof(cbuf) };
+    memset(cbuf, 0, sizeof(cbuf));
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    if (sendmsg(sock, &msg, 0) < 0)
+        die_errno("send console fd");
+}
+
+void op_console(int sock, int bind_console)
+{
+    int master = open_in_root("/dev/ptmx", O_RDWR | O_NOCTTY, 0);
+    if (master < 0)
+        die_errno("open /dev/ptmx");
+    int unlock = 0;
+    if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
+        die_errno("unlock pty");
+    int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (slave < 0)
+        die_errno("open pty slave");
+    if (bind_console) {
+        char src[64], dst[64];
+        mkfile_in_root("/dev/console", 0600);
+        int cfd = open_in_root("/dev/console", O_PATH, 0);
+        if (cfd < 0)
+            die_errno("open /dev/console");
+        fd_path(slave, src, sizeof(src));
+        fd_path(cfd, dst, sizeof(dst));
+        if (mount(src, dst, NULL, MS_BIND, NULL) < 0)
+            die_errno("bind pty onto /dev/console");
+        close(cfd);
+    }
+    send_fd(sock, master, "/dev/ptmx");
+    close(master);
+    close(sock);
+    for (int i = 0; i < 3; i++)
+        if (dup2(slave, i) < 0)
+            die_errno("dup pty to stdio");
+    if (ioctl(0, TIOCSCTTY, 0) < 0)
+        die_errno("set controlling terminal");
+    close(slave);
+}

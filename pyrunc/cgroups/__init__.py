@@ -1,0 +1,524 @@
+"""The container's cgroups, cgroupfs driver: v1, v2 (unified) and hybrid hosts.
+
+Hot path (create/start/state/kill/delete): this module imports only os and errno; time is
+imported where a wait needs it.  Resource limits, stats, OOM events and the v2 device program live
+in sibling modules that are imported only when a command needs them.
+
+A ``Cgroup`` is the set of directories, one per mounted hierarchy, that make up one container's
+cgroup.  ``paths`` maps a hierarchy key to its directory: the controller list of a v1 hierarchy as
+/proc/self/cgroup spells it (``"cpu"``, ``"cpu,cpuacct"``, ``"name=systemd"``) and ``""`` for the
+cgroup2 (unified) hierarchy, whether it is the only one (v2) or mounted beside v1 ones (hybrid).
+"""
+from __future__ import annotations
+
+import errno
+import os
+
+from pyrunc.errors import PyruncError
+
+V1 = "v1"
+V2 = "v2"
+HYBRID = "hybrid"
+
+# Which hierarchy answers "which processes are in the container" first on v1: the ones a container
+# process cannot leave without also leaving the others in practice; any hierarchy works.
+_PID_HIERARCHY_ORDER = ("", "pids", "freezer", "devices", "memory", "cpu")
+
+
+def _unescape(s: str) -> str:
+    """Undo mountinfo's octal escapes (``\\040`` for a space)."""
+    if "\\" not in s:
+        return s
+    out = []
+    i = 0
+    while i < len(s):
+        if s[i] == "\\" and i + 4 <= len(s) and s[i + 1:i + 4].isdigit():
+            out.append(chr(int(s[i + 1:i + 4], 8)))
+            i += 4
+        else:
+            out.append(s[i])
+            i += 1
+    return "".join(out)
+
+
+def clean_path(path: str) -> str:
+    """runc's CleanPath: normalise, and never let a relative path climb above its base with ``..``."""
+    if not path:
+        return ""
+    absolute = path.startswith("/")
+    parts: list[str] = []
+    for p in path.split("/"):
+        if p in ("", "."):
+            continue
+        if p == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(p)
+    joined = "/".join(parts)
+    return "/" + joined if absolute else joined
+
+
+def _join(*parts: str) -> str:
+    """Join path pieces where later absolute pieces do NOT reset the path (cgroup paths nest)."""
+    out = parts[0].rstrip("/") or "/"
+    for p in parts[1:]:
+        p = p.strip("/")
+        if p:
+            out = out + "/" + p if out != "/" else "/" + p
+    return out
+
+
+def read_proc_cgroup(pid: int | str = "self") -> dict[str, str]:
+    """Map each hierarchy key of /proc/PID/cgroup (``""`` for cgroup2) to the process's path in it."""
+    own: dict[str, str] = {}
+    with open(f"/proc/{pid}/cgroup") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if not line:
+                continue
+            _hid, ctrls, path = line.split(":", 2)
+            own[ctrls] = path
+    return own
+
+
+def mounted_hierarchies() -> tuple[list[tuple[frozenset[str], str, str]], tuple[str, str] | None]:
+    """Read /proc/self/mountinfo: the v1 cgroup mounts and the cgroup2 one.
+
+    Returns ``([(super_options, mountpoint, mount_root), ...], (mountpoint, mount_root) or None)``.
+    A v1 hierarchy is matched to its /proc/self/cgroup line by its controllers being among the
+    super options (``rw,cpu,cpuacct``, ``rw,name=systemd``).  The first mount of a hierarchy
+    wins: the kernel lists the original mounts before bind mounts of them.
+    """
+    v1: list[tuple[frozenset[str], str, str]] = []
+    unified = None
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            rf = right.split()
+            if len(rf) < 3 or rf[0] not in ("cgroup", "cgroup2"):
+                continue
+            lf = left.split()
+            root, mnt = _unescape(lf[3]), _unescape(lf[4])
+            if rf[0] == "cgroup2":
+                if unified is None:
+                    unified = (mnt, root)
+                continue
+            v1.append((frozenset(rf[2].split(",")), mnt, root))
+    return v1, unified
+
+
+def _find_v1_mount(v1: list[tuple[frozenset[str], str, str]], key: str) -> tuple[str, str] | None:
+    want = set(key.split(","))
+    for opts, mnt, root in v1:
+        if want <= opts:
+            return mnt, root
+    return None
+
+
+def _rel_to_mount(own: str, mount_root: str) -> str:
+    """The process's cgroup path relative to where the hierarchy is mounted (non-/ in containers)."""
+    if mount_root != "/" and (own == mount_root or own.startswith(mount_root + "/")):
+        return own[len(mount_root):] or "/"
+    return own
+
+
+class Cgroup:
+    """One container's cgroup in every mounted hierarchy (see the module docstring)."""
+
+    def __init__(self, mode: str, paths: dict[str, str]) -> None:
+        self.mode = mode
+        self.paths = paths
+
+    # ---- construction -------------------------------------------------------------------------
+
+    @classmethod
+    def resolve(cls, cgroups_path: str | None, container_id: str) -> "Cgroup":
+        """Find where the container's cgroup lives in each hierarchy, as runc's cgroupfs driver does.
+
+        - absolute ``linux.cgroupsPath``: that path under every hierarchy's mount point;
+        - relative: relative to this runtime's own cgroup in each hierarchy (on a pure v2 host,
+          relative to the PARENT of our own cgroup, like runc, since our own cgroup holds processes
+          and so can enable no controllers for children);
+        - absent: the container id, taken as a relative path.
+        Nothing is created here.
+        """
+        inner = clean_path(cgroups_path or "") or clean_path(container_id)
+        if not inner:
+            raise PyruncError("cgroup path is empty")
+        v1, unified = mounted_hierarchies()
+        own = read_proc_cgroup()
+        paths: dict[str, str] = {}
+        for key, ownpath in own.items():
+            if key == "":
+                continue
+            m = _find_v1_mount(v1, key)
+            if m is None:
+                continue  # hierarchy exists but is not mounted here: nothing to join
+            mnt, mroot = m
+            if inner.startswith("/"):
+                paths[key] = _join(mnt, inner)
+            else:
+                paths[key] = _join(mnt, _rel_to_mount(ownpath, mroot), inner)
+        if unified is not None:
+            mnt, mroot = unified
+            if inner.startswith("/"):
+                paths[""] = _join(mnt, inner)
+            else:
+                base = _rel_to_mount(own.get("", "/"), mroot)
+                if not paths:  # pure v2: runc's fs2 uses the parent of our own cgroup
+                    base = base.rsplit("/", 1)[0] or "/"
+                paths[""] = _join(mnt, base, inner)
+        if not paths:
+            raise PyruncError("no cgroup hierarchy is mounted")
+        mode = V2 if list(paths) == [""] else (HYBRID if "" in paths else V1)
+        return cls(mode, paths)
+
+    def to_json(self) -> dict:
+        """What state.json keeps, so later commands find the same directories."""
+        return {"mode": self.mode, "paths": dict(self.paths)}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Cgroup":
+        return cls(d["mode"], dict(d["paths"]))
+
+    def __repr__(self) -> str:
+        return f"Cgroup({self.mode!r}, {self.paths!r})"
+
+    # ---- lookup -------------------------------------------------------------------------------
+
+    def path(self, controller: str) -> str | None:
+        """Directory of the hierarchy holding ``controller`` (``""`` = unified), or None."""
+        p = self.paths.get(controller)
+        if p is not None:
+            return p
+        for key, p in self.paths.items():
+            if key and controller in key.split(","):
+                return p
+        return None
+
+    def _dirs(self) -> list[str]:
+        """Each distinct directory once (co-mounted controllers share one)."""
+        seen: list[str] = []
+        for p in self.paths.values():
+            if p not in seen:
+                seen.append(p)
+        return seen
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+
+    def create(self) -> None:
+        """mkdir the cgroup in every hierarchy.
+
+        v1 cpuset refuses tasks while cpuset.cpus/mems are empty, and new cpusets start empty, so
+        each level we create copies them from its parent.  On v2 every level above the leaf gets
+        the controllers it offers enabled for its children (runc's fs2 does the same).
+        """
+        mounts = _mountpoints()
+        for key, p in self.paths.items():
+            mnt = _mountpoint_of(p, mounts)
+            if key == "" and self.mode == V2:
+                _enable_v2_controllers(mnt, p)
+            if key and "cpuset" in key.split(","):
+                _mkdir_cpuset(mnt, p)
+            else:
+                os.makedirs(p, exist_ok=True)
+
+    def add(self, pid: int) -> None:
+        """Move ``pid`` into the cgroup in every hierarchy (before any user code runs)."""
+        data = str(pid)
+        for p in self._dirs():
+            try:
+                _write(p + "/cgroup.procs", data)
+            except OSError as e:
+                raise PyruncError(f"cannot add pid {pid} to cgroup {p}: {e.strerror}") from None
+
+    def pids(self) -> list[int]:
+        """Every process in the container's cgroup or its sub-cgroups, from any hierarchy.
+
+        The union over hierarchies: a process that left one hierarchy is still the container's.
+        """
+        found: set[int] = set()
+        for p in self._dirs():
+            _collect_pids(p, found)
+        return sorted(found)
+
+    def signal_all(self, sig: int) -> None:
+        """Send ``sig`` to every process; frozen meanwhile so nothing forks past the signal."""
+        was_frozen = self.frozen()
+        can_freeze = self._freezer() is not None
+        if can_freeze and not was_frozen:
+            self.freeze()
+        try:
+            for pid in self.pids():
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+        finally:
+            # A frozen v1 task acts on SIGKILL only once thawed; keep a paused container paused
+            # otherwise.
+            if can_freeze and (not was_frozen or sig == 9):
+                self.thaw()
+
+    def destroy(self, timeout: float = 10.0) -> None:
+        """Kill whatever is left, wait until every hierarchy is empty, remove the directories.
+
+        Idempotent and tolerant of directories that are already gone.  Uses cgroup.kill when the
+        kernel has it (v2 and the unified half of hybrid), and SIGKILL per process otherwise and
+        in addition, since a process may have left the unified cgroup but not the v1 ones.
+        """
+        import time
+
+        deadline = time.monotonic() + timeout
+        delay = 0.001
+        while True:
+            left = self.pids()
+            if not left:
+                break
+            u = self.paths.get("")
+            if u is not None and _exists(u + "/cgroup.kill"):
+                try:
+                    _write(u + "/cgroup.kill", "1")
+                except OSError:
+                    pass
+            try:
+                self.signal_all(9)
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise PyruncError(f"cannot empty cgroup: processes {left[:10]} are still in it")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        for p in self._dirs():
+            _rmtree(p, deadline)
+
+    # ---- freezer ------------------------------------------------------------------------------
+
+    def _freezer(self) -> tuple[str, str] | None:
+        """("v1", dir) for a v1 freezer hierarchy, ("v2", dir) for cgroup.freeze, else None."""
+        p = self.path("freezer")
+        if p is not None:
+            return V1, p
+        u = self.paths.get("")
+        if u is not None:
+            return V2, u
+        return None
+
+    def freeze(self) -> None:
+        """Freeze every process (pause) and return once the kernel says they are frozen."""
+        self._set_frozen(True)
+
+    def thaw(self) -> None:
+        """Let frozen processes run again (resume)."""
+        self._set_frozen(False)
+
+    def frozen(self) -> bool:
+        f = self._freezer()
+        if f is None:
+            return False
+        kind, p = f
+        try:
+            if kind == V1:
+                return _read(p + "/freezer.state").strip() == "FROZEN"
+            return _read(p + "/cgroup.freeze").strip() == "1"
+        except FileNotFoundError:
+            return False
+
+    def _set_frozen(self, on: bool) -> None:
+        import time
+
+        f = self._freezer()
+        if f is None:
+            raise PyruncError("cannot freeze: no freezer cgroup (v1 freezer or cgroup2) is mounted")
+        kind, p = f
+        deadline = time.monotonic() + 10
+        delay = 0.0005
+        if kind == V1:
+            want = "FROZEN" if on else "THAWED"
+            while True:
+                _write(p + "/freezer.state", want)
+                if _read(p + "/freezer.state").strip() == want:
+                    return
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(delay)
+                delay = min(delay * 2, 0.02)
+        else:
+            _write(p + "/cgroup.freeze", "1" if on else "0")
+            want = "frozen 1" if on else "frozen 0"
+            while True:
+                if want in _read(p + "/cgroup.events").splitlines():
+                    return
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(delay)
+                delay = min(delay * 2, 0.02)
+        if on:  # do not leave it half frozen
+            try:
+                self._set_frozen(False)
+            except PyruncError:
+                pass
+        raise PyruncError(f"cannot {'freeze' if on else 'thaw'} cgroup {p}: timed out")
+
+    # ---- resources, stats, events (off the hot path: imported lazily) -------------------------
+
+    def apply(self, resources: dict | None, path: str = "linux.resources") -> None:
+        """Set linux.resources on a freshly created cgroup; ConfigError names the bad JSON path."""
+        from pyrunc.cgroups import resources as _r
+
+        _r.apply(self, resources or {}, path)
+
+    def update(self, resources: dict, path: str = "resources") -> None:
+        """Change live limits of a running container (runc update)."""
+        from pyrunc.cgroups import resources as _r
+
+        _r.update(self, resources, path)
+
+    def stats(self) -> dict:
+        """runc events --stats "data" object: cpu, memory, pids, blkio, hugetlb."""
+        from pyrunc.cgroups import stats as _s
+
+        return _s.stats(self)
+
+
+# ---- small file helpers (shared with sibling modules) -------------------------------------------
+
+def _read(path: str) -> str:
+    with open(path) as f:
+        return f.read()
+
+
+def _write(path: str, data: str) -> None:
+    """One write(2) of data: cgroup files act on each write, so never buffer or split."""
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, data.encode())
+    finally:
+        os.close(fd)
+
+
+def _exists(path: str) -> bool:
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False
+
+
+def _mountpoints() -> list[str]:
+    v1, unified = mounted_hierarchies()
+    return [m for _o, m, _r in v1] + ([unified[0]] if unified else [])
+
+
+def _mountpoint_of(p: str, mounts: list[str]) -> str:
+    """The mount point of the hierarchy holding directory p (its longest mounted prefix)."""
+    best = ""
+    for mnt in mounts:
+        if (p == mnt or p.startswith(mnt.rstrip("/") + "/")) and len(mnt) > len(best):
+            best = mnt
+    return best or "/"
+
+
+def _levels(mnt: str, p: str) -> list[str]:
+    """Directories from just below the mount point down to p."""
+    rel = p[len(mnt.rstrip("/")):].strip("/")
+    out = []
+    cur = mnt.rstrip("/")
+    for part in rel.split("/") if rel else []:
+        cur = cur + "/" + part
+        out.append(cur)
+    return out
+
+
+def _mkdir_cpuset(mnt: str, p: str) -> None:
+    """mkdir each level of a v1 cpuset path, filling empty cpus/mems from the parent."""
+    parent = mnt.rstrip("/")
+    for d in _levels(mnt, p):
+        try:
+            os.mkdir(d)
+        except FileExistsError:
+            pass
+        for f in ("cpuset.cpus", "cpuset.mems"):
+            try:
+                if not _read(f"{d}/{f}").strip():
+                    _write(f"{d}/{f}", _read(f"{parent}/{f}").strip() or "\n")
+            except FileNotFoundError:
+                pass  # cpuset mounted with noprefix or the like: leave it to the kernel
+        parent = d
+
+
+def _enable_v2_controllers(mnt: str, p: str) -> None:
+    """mkdir each level of a v2 path and enable, above the leaf, every controller on offer."""
+    levels = [mnt.rstrip("/") or "/"] + _levels(mnt, p)
+    for i, d in enumerate(levels):
+        if i:
+            try:
+                os.mkdir(d)
+            except FileExistsError:
+                pass
+        if d == p:
+            break
+        try:
+            avail = _read(d + "/cgroup.controllers").split()
+            on = set(_read(d + "/cgroup.subtree_control").split())
+        except FileNotFoundError:
+            continue
+        missing = [c for c in avail if c not in on]
+        if not missing:
+            continue
+        try:
+            _write(d + "/cgroup.subtree_control", " ".join("+" + c for c in missing))
+        except OSError:
+            for c in missing:  # one at a time: enable what can be, as runc does
+                try:
+                    _write(d + "/cgroup.subtree_control", "+" + c)
+                except OSError:
+                    pass
+
+
+def _collect_pids(p: str, found: set[int]) -> None:
+    try:
+        data = _read(p + "/cgroup.procs")
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    except OSError as e:
+        if e.errno in (errno.ENODEV, errno.EOPNOTSUPP):
+            return
+        raise
+    for s in data.split():
+        found.add(int(s))
+    try:
+        it = os.scandir(p)
+    except FileNotFoundError:
+        return
+    with it:
+        for ent in it:
+            if ent.is_dir(follow_symlinks=False):
+                _collect_pids(ent.path, found)
+
+
+def _rmtree(p: str, deadline: float) -> None:
+    """rmdir p and any sub-cgroups, deepest first; gone already is fine; busy is retried."""
+    import time
+
+    try:
+        it = os.scandir(p)
+    except FileNotFoundError:
+        return
+    with it:
+        subs = [e.path for e in it if e.is_dir(follow_symlinks=False)]
+    for s in subs:
+        _rmtree(s, deadline)
+    delay = 0.001
+    while True:
+        try:
+            os.rmdir(p)
+            return
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            if e.errno != errno.EBUSY or time.monotonic() > deadline:
+                raise PyruncError(f"cannot remove cgroup {p}: {e.strerror}") from None
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)

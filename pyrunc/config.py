@@ -1,0 +1,340 @@
+"""config.json loaded into typed objects and validated before anything is created.
+
+Every invalid value raises ConfigError naming its JSON path.  Classes use __slots__ rather than
+dataclasses: importing dataclasses costs ~8 ms and this module is on the path of every create.
+"""
+from __future__ import annotations
+
+import os
+
+from pyrunc import jsonio
+from pyrunc.errors import ConfigError, PyruncError
+
+NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
+RLIMITS = {
+    "RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3, "RLIMIT_CORE": 4,
+    "RLIMIT_RSS": 5, "RLIMIT_NPROC": 6, "RLIMIT_NOFILE": 7, "RLIMIT_MEMLOCK": 8,
+    "RLIMIT_AS": 9, "RLIMIT_LOCKS": 10, "RLIMIT_SIGPENDING": 11, "RLIMIT_MSGQUEUE": 12,
+    "RLIMIT_NICE": 13, "RLIMIT_RTPRIO": 14, "RLIMIT_RTTIME": 15,
+}
+HOOK_STAGES = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart",
+               "poststop")
+U64_MAX = (1 << 64) - 1
+
+
+def _type(v: object, t: type | tuple, path: str, what: str) -> None:
+    if not isinstance(v, t) or (t is int and isinstance(v, bool)):
+        raise ConfigError(path, f"must be {what}")
+
+
+def _obj(d: dict, key: str, path: str) -> dict:
+    v = d.get(key)
+    if v is None:
+        return {}
+    _type(v, dict, f"{path}.{key}" if path else key, "an object")
+    return v
+
+
+def _str(d: dict, key: str, path: str, default: str | None = None) -> str | None:
+    v = d.get(key, default)
+    if v is not None:
+        _type(v, str, f"{path}.{key}" if path else key, "a string")
+    return v
+
+
+def _strlist(d: dict, key: str, path: str) -> list[str]:
+    p = f"{path}.{key}" if path else key
+    v = d.get(key)
+    if v is None:
+        return []
+    _type(v, list, p, "an array of strings")
+    for i, s in enumerate(v):
+        _type(s, str, f"{p}[{i}]", "a string")
+    return v
+
+
+def _uint(d: dict, key: str, path: str, default: int | None = None, top: int = 0xFFFFFFFF
+          ) -> int | None:
+    v = d.get(key, default)
+    if v is None:
+        return None
+    p = f"{path}.{key}" if path else key
+    _type(v, int, p, "an integer")
+    if v < 0 or v > top:
+        raise ConfigError(p, f"{v} is out of range")
+    return v
+
+
+def _bool(d: dict, key: str, path: str) -> bool:
+    v = d.get(key, False)
+    _type(v, bool, f"{path}.{key}" if path else key, "true or false")
+    return v
+
+
+class User:
+    __slots__ = ("uid", "gid", "umask", "additional_gids")
+
+    def __init__(self, d: dict, path: str) -> None:
+        self.uid: int = _uint(d, "uid", path, 0)  # type: ignore[assignment]
+        self.gid: int = _uint(d, "gid", path, 0)  # type: ignore[assignment]
+        self.umask: int | None = _uint(d, "umask", path)
+        gids = d.get("additionalGids") or []
+        _type(gids, list, f"{path}.additionalGids", "an array of integers")
+        for i, g in enumerate(gids):
+            _type(g, int, f"{path}.additionalGids[{i}]", "an integer")
+        self.additional_gids: list[int] = gids
+
+
+class Rlimit:
+    __slots__ = ("name", "resource", "soft", "hard")
+
+    def __init__(self, d: dict, path: str) -> None:
+        _type(d, dict, path, "an object")
+        name = _str(d, "type", path)
+        if name not in RLIMITS:
+            raise ConfigError(f"{path}.type", f"unknown rlimit {name!r}")
+        self.name = name
+        self.resource = RLIMITS[name]
+        self.soft: int = _uint(d, "soft", path, 0, U64_MAX)  # type: ignore[assignment]
+        self.hard: int = _uint(d, "hard", path, 0, U64_MAX)  # type: ignore[assignment]
+        if self.soft > self.hard:
+            raise ConfigError(path, f"soft limit {self.soft} is above hard limit {self.hard}")
+
+
+class Process:
+    __slots__ = ("terminal", "console_size", "user", "args", "env", "cwd", "capabilities",
+                 "rlimits", "no_new_privileges", "oom_score_adj", "apparmor_profile",
+                 "selinux_label", "raw")
+
+    def __init__(self, d: dict, path: str = "process") -> None:
+        _type(d, dict, path, "an object")
+        self.raw = d
+        self.terminal = _bool(d, "terminal", path)
+        self.console_size = d.get("consoleSize")
+        self.user = User(_obj(d, "user", path), f"{path}.user")
+        self.args = _strlist(d, "args", path)
+        if not self.args:
+            raise ConfigError(f"{path}.args", "must name the program to run")
+        self.env = _strlist(d, "env", path)
+        cwd = _str(d, "cwd", path)
+        if not cwd:
+            raise ConfigError(f"{path}.cwd", "is required")
+        if not cwd.startswith("/"):
+            raise ConfigError(f"{path}.cwd", f"{cwd!r} is not an absolute path")
+        self.cwd = cwd
+        caps = _obj(d, "capabilities", path)
+        self.capabilities = {k: caps.get(k) for k in
+                             ("bounding", "effective", "permitted", "inheritable", "ambient")}
+        rl = d.get("rlimits") or []
+        _type(rl, list, f"{path}.rlimits", "an array")
+        self.rlimits = [Rlimit(r, f"{path}.rlimits[{i}]") for i, r in enumerate(rl)]
+        seen = set()
+        for i, r in enumerate(self.rlimits):
+            if r.name in seen:
+                raise ConfigError(f"{path}.rlimits[{i}].type", f"duplicate rlimit {r.name}")
+            seen.add(r.name)
+        self.no_new_privileges = _bool(d, "noNewPrivileges", path)
+        v = d.get("oomScoreAdj")
+        if v is not None:
+            _type(v, int, f"{path}.oomScoreAdj", "an integer")
+            if not -1000 <= v <= 1000:
+                raise ConfigError(f"{path}.oomScoreAdj", f"{v} is outside -1000..1000")
+        self.oom_score_adj: int | None = v
+        self.apparmor_profile = _str(d, "apparmorProfile", path)
+        self.selinux_label = _str(d, "selinuxLabel", path)
+
+
+class Mount:
+    __slots__ = ("destination", "type", "source", "options", "path")
+
+    def __init__(self, d: dict, path: str) -> None:
+        _type(d, dict, path, "an object")
+        self.path = path
+        dest = _str(d, "destination", path)
+        if not dest:
+            raise ConfigError(f"{path}.destination", "is required")
+        if not dest.startswith("/"):
+            raise ConfigError(f"{path}.destination", f"{dest!r} is not an absolute path")
+        self.destination = dest
+        self.type = _str(d, "type", path) or ""
+        self.source = _str(d, "source", path) or ""
+        self.options = _strlist(d, "options", path)
+
+
+class Namespace:
+    __slots__ = ("type", "path")
+
+    def __init__(self, d: dict, path: str) -> None:
+        _type(d, dict, path, "an object")
+        t = _str(d, "type", path)
+        if t not in NAMESPACE_TYPES:
+            raise ConfigError(f"{path}.type", f"unknown namespace type {t!r}")
+        self.type: str = t
+        self.path = _str(d, "path", path) or None
+
+
+class IdMapping:
+    __slots__ = ("container_id", "host_id", "size")
+
+    def __init__(self, d: dict, path: str) -> None:
+        _type(d, dict, path, "an object")
+        self.container_id: int = _uint(d, "containerID", path, 0)  # type: ignore[assignment]
+        self.host_id: int = _uint(d, "hostID", path, 0)  # type: ignore[assignment]
+        self.size: int = _uint(d, "size", path, 0)  # type: ignore[assignment]
+        if not self.size:
+            raise ConfigError(f"{path}.size", "must be at least 1")
+
+
+class Hook:
+    __slots__ = ("path", "args", "env", "timeout")
+
+    def __init__(self, d: dict, path: str) -> None:
+        _type(d, dict, path, "an object")
+        p = _str(d, "path", path)
+        if not p or not p.startswith("/"):
+            raise ConfigError(f"{path}.path", "must be an absolute path")
+        self.path = p
+        self.args = _strlist(d, "args", path)
+        self.env = _strlist(d, "env", path)
+        t = d.get("timeout")
+        if t is not None:
+            _type(t, int, f"{path}.timeout", "an integer")
+            if t <= 0:
+                raise ConfigError(f"{path}.timeout", "must be greater than zero")
+        self.timeout: int | None = t
+
+    def to_json(self) -> dict:
+        d: dict = {"path": self.path}
+        if self.args:
+            d["args"] = self.args
+        if self.env:
+            d["env"] = self.env
+        if self.timeout is not None:
+            d["timeout"] = self.timeout
+        return d
+
+
+class Linux:
+    __slots__ = ("namespaces", "uid_mappings", "gid_mappings", "devices", "cgroups_path",
+                 "resources", "rootfs_propagation", "masked_paths", "readonly_paths",
+                 "sysctl", "seccomp", "mount_label", "personality", "time_offsets",
+                 "intel_rdt", "raw")
+
+    def __init__(self, d: dict, path: str = "linux") -> None:
+        _type(d, dict, path, "an object")
+        self.raw = d
+        ns = d.get("namespaces") or []
+        _type(ns, list, f"{path}.namespaces", "an array")
+        self.namespaces = [Namespace(n, f"{path}.namespaces[{i}]") for i, n in enumerate(ns)]
+        seen: set[str] = set()
+        for i, n in enumerate(self.namespaces):
+            if n.type in seen:
+                raise ConfigError(f"{path}.namespaces[{i}].type",
+                                  f"duplicate namespace type {n.type!r}")
+            seen.add(n.type)
+        self.uid_mappings = [IdMapping(m, f"{path}.uidMappings[{i}]")
+                             for i, m in enumerate(d.get("uidMappings") or [])]
+        self.gid_mappings = [IdMapping(m, f"{path}.gidMappings[{i}]")
+                             for i, m in enumerate(d.get("gidMappings") or [])]
+        devs = d.get("devices") or []
+        _type(devs, list, f"{path}.devices", "an array")
+        self.devices = devs
+        self.cgroups_path = _str(d, "cgroupsPath", path)
+        self.resources = _obj(d, "resources", path)
+        self.rootfs_propagation = _str(d, "rootfsPropagation", path)
+        self.masked_paths = _strlist(d, "maskedPaths", path)
+        self.readonly_paths = _strlist(d, "readonlyPaths", path)
+        for key, lst in (("maskedPaths", self.masked_paths),
+                         ("readonlyPaths", self.readonly_paths)):
+            for i, p in enumerate(lst):
+                if not p.startswith("/"):
+                    raise ConfigError(f"{path}.{key}[{i}]", f"{p!r} is not an absolute path")
+        sysctl = _obj(d, "sysctl", path)
+        for k, v in sysctl.items():
+            _type(v, str, f"{path}.sysctl.{k}", "a string")
+        self.sysctl: dict[str, str] = sysctl
+        self.seccomp = d.get("seccomp")
+        if self.seccomp is not None:
+            _type(self.seccomp, dict, f"{path}.seccomp", "an object")
+        self.mount_label = _str(d, "mountLabel", path)
+        self.personality = d.get("personality")
+        self.time_offsets = d.get("timeOffsets")
+        self.intel_rdt = d.get("intelRdt")
+
+    def namespace(self, t: str) -> Namespace | None:
+        for n in self.namespaces:
+            if n.type == t:
+                return n
+        return None
+
+
+class Config:
+    __slots__ = ("oci_version", "root_path", "root_readonly", "hostname", "domainname",
+                 "process", "mounts", "linux", "hooks", "annotations", "bundle", "raw")
+
+    def __init__(self, d: object, bundle: str) -> None:
+        _type(d, dict, "", "a JSON object")
+        assert isinstance(d, dict)
+        self.raw = d
+        self.bundle = bundle
+        v = d.get("ociVersion")
+        if not isinstance(v, str):
+            raise ConfigError("ociVersion", "is required and must be a string")
+        check_oci_version(v)
+        self.oci_version = v
+        root = d.get("root")
+        if not isinstance(root, dict):
+            raise ConfigError("root", "is required and must be an object")
+        rp = _str(root, "path", "root")
+        if not rp:
+            raise ConfigError("root.path", "is required")
+        self.root_path = os.path.normpath(os.path.join(bundle, rp))
+        self.root_readonly = _bool(root, "readonly", "root")
+        self.hostname = _str(d, "hostname", "")
+        self.domainname = _str(d, "domainname", "")
+        p = d.get("process")
+        self.process = Process(p) if p is not None else None
+        ms = d.get("mounts") or []
+        _type(ms, list, "mounts", "an array")
+        self.mounts = [Mount(m, f"mounts[{i}]") for i, m in enumerate(ms)]
+        self.linux = Linux(d.get("linux") or {})
+        hooks = _obj(d, "hooks", "")
+        self.hooks: dict[str, list[Hook]] = {}
+        for stage, lst in hooks.items():
+            if stage not in HOOK_STAGES:
+                raise ConfigError(f"hooks.{stage}", "unknown hook stage")
+            _type(lst, list, f"hooks.{stage}", "an array")
+            self.hooks[stage] = [Hook(h, f"hooks.{stage}[{i}]") for i, h in enumerate(lst)]
+        ann = _obj(d, "annotations", "")
+        for k, val in ann.items():
+            _type(val, str, f"annotations.{k}", "a string")
+        self.annotations: dict[str, str] = ann
+
+
+def check_oci_version(v: str) -> None:
+    """Accept every runtime-spec version from 1.0.0 through 1.3.x (with -rc/-dev suffixes)."""
+    core = v.split("-", 1)[0].split("+", 1)[0]
+    parts = core.split(".")
+    try:
+        major, minor = int(parts[0]), int(parts[1])
+    except (ValueError, IndexError):
+        raise ConfigError("ociVersion", f"{v!r} is not a version") from None
+    if major != 1 or minor > 3:
+        raise ConfigError("ociVersion", f"version {v} is not supported (1.0.0 to 1.3.x are)")
+
+
+def load(bundle: str) -> Config:
+    """Read and validate BUNDLE/config.json."""
+    path = os.path.join(bundle, "config.json")
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise PyruncError(f"open {path}: no such file or directory") from None
+    except OSError as e:
+        raise PyruncError(f"open {path}: {e.strerror}") from None
+    try:
+        doc = jsonio.loads(data)
+    except ValueError as e:
+        raise PyruncError(f"config.json: invalid JSON: {e}") from None
+    return Config(doc, bundle)

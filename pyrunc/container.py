@@ -1,0 +1,281 @@
+"""The lifecycle of runtime-spec runtime.md: create, start, kill, delete (and run = all of them).
+
+Ordering is chosen so that a SIGKILL of pyrunc at any moment leaves something `delete -f` cleans:
+the state directory and its cgroup record are written before any process exists, the init's pid
+right after it exists, and the init carries PDEATHSIG until it has reported ready.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+from pyrunc import OCI_VERSION, hooks
+from pyrunc.config import Config
+from pyrunc.errors import PyruncError
+from pyrunc.state import State, Store, proc_start_time, rfc3339_nano
+
+SIGKILL = 9
+
+
+class CreateOptions:
+    __slots__ = ("bundle", "pid_file", "console_socket", "no_pivot", "no_new_keyring",
+                 "preserve_fds")
+
+    def __init__(self, bundle: str, pid_file: str | None = None,
+                 console_socket: str | None = None, no_pivot: bool = False,
+                 no_new_keyring: bool = False, preserve_fds: int = 0) -> None:
+        self.bundle = bundle
+        self.pid_file = pid_file
+        self.console_socket = console_socket
+        self.no_pivot = no_pivot
+        self.no_new_keyring = no_new_keyring
+        self.preserve_fds = preserve_fds
+
+
+def write_pid_file(path: str, pid: int) -> None:
+    """Only the digits, no newline (containerd parses it strictly); replaced atomically."""
+    path = os.path.abspath(path)
+    tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path))
+    with open(tmp, "w") as f:
+        f.write(str(pid))
+    os.rename(tmp, path)
+
+
+def connect_console(path: str) -> int:
+    import _socket
+    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+    except OSError as e:
+        s.close()
+        raise PyruncError(f"connect to console socket {path}: {e.strerror}") from None
+    return s.detach()
+
+
+def create(store: Store, cid: str, opts: CreateOptions, cfg: Config | None = None) -> State:
+    """Create the container and leave its init waiting for `start`."""
+    from pyrunc import config as config_mod
+    from pyrunc.cgroups import Cgroup
+    from pyrunc.planner import Fds, Planner
+
+    bundle = os.path.abspath(opts.bundle)
+    if cfg is None:
+        cfg = config_mod.load(bundle)
+    if not os.path.isdir(cfg.root_path):
+        raise PyruncError(f"rootfs ({cfg.root_path}) does not exist")
+    proc = cfg.process
+    if proc is None:
+        raise PyruncError("process: is required to create a container")
+    if proc.terminal and not opts.console_socket:
+        raise PyruncError("cannot allocate tty if runc will detach without setting console socket")
+    if opts.console_socket and not proc.terminal:
+        raise PyruncError("cannot use console socket if runc will not detach or allocate tty")
+    seccomp = None
+    if cfg.linux.seccomp is not None:
+        from pyrunc.seccomp import compile_seccomp
+        seccomp = compile_seccomp(cfg.linux.seccomp)
+    cgroup = Cgroup.resolve(cfg.linux.cgroups_path, cid)
+
+    st = store.new(cid)
+    console_fd = -1
+    init = None
+    try:
+        st.bundle = bundle
+        st.rootfs = cfg.root_path
+        st.created = rfc3339_nano(time.time_ns())
+        st.owner = ""
+        st.oci_version = cfg.oci_version
+        st.annotations = cfg.annotations
+        st.cgroup = cgroup.to_json()
+        st.config = {"process": proc.raw, "hooks": {k: [h.to_json() for h in v]
+                                                   for k, v in cfg.hooks.items()},
+                     "namespaces": [n.type for n in cfg.linux.namespaces],
+                     "seccomp": cfg.linux.seccomp}
+        st.save()  # from here on, `delete -f` knows which cgroups to clean
+        cgroup.create()
+        try:
+            cgroup.apply(cfg.linux.resources or None)
+        except ImportError:  # TEMP until resources lands
+            pass
+
+        os.mkfifo(st.fifo_path, 0o622)
+        fifo = os.open(st.fifo_path, os.O_PATH | os.O_CLOEXEC)
+        extra = [fifo]
+        if opts.console_socket:
+            console_fd = connect_console(opts.console_socket)
+            extra.append(console_fd)
+        base = 3 + opts.preserve_fds
+        fds = Fds(opts.preserve_fds, fifo=base + 2,
+                  console=base + 3 if console_fd >= 0 else None)
+        planner = Planner(cfg, fds, no_pivot=opts.no_pivot, seccomp=seccomp,
+                          cgroup_mounts=_cgroup_binds(cgroup))
+        plan = planner.build().encode()
+
+        from pyrunc.spawn import start_init
+        init = start_init(plan, opts.preserve_fds, extra, before_plan=cgroup.add)
+        os.close(fifo)
+        if console_fd >= 0:
+            os.close(console_fd)
+            console_fd = -1
+        init.wait_for("P")
+        st.pid = init.pid
+        ps = proc_start_time(init.pid)
+        st.start_time = ps[1] if ps else 0
+        st.save()
+        init.wait_for("R")
+        init.close()
+        if init.notify_fd >= 0:
+            _send_seccomp_listener(st, init.notify_fd, cfg)
+        hooks.run_stage(cfg.hooks, "prestart", st)
+        hooks.run_stage(cfg.hooks, "createRuntime", st)
+        if opts.pid_file:
+            write_pid_file(opts.pid_file, st.pid)
+    except BaseException:
+        if console_fd >= 0:
+            os.close(console_fd)
+        if init is not None:
+            init.close()
+        destroy(st, cgroup_json=st.cgroup)
+        raise
+    finally:
+        st.release()
+    return st
+
+
+def _cgroup_binds(cgroup):
+    """For a `cgroup` mount on a v1/hybrid host: (host dir, name, symlinks) per v1 hierarchy."""
+    if cgroup.mode == "v2":
+        return None
+
+    def binds(_mount):
+        out = []
+        for key, path in cgroup.paths.items():
+            if not key:
+                continue
+            name = key[5:] if key.startswith("name=") else key
+            links = [c for c in key.split(",") if "," in key and c != key]
+            out.append((path, name, links))
+        return out
+    return binds
+
+
+def _send_seccomp_listener(st: State, fd: int, cfg: Config) -> None:
+    raise PyruncError("linux.seccomp: SCMP_ACT_NOTIFY is not wired yet")
+
+
+def start(store: Store, cid: str) -> State:
+    """Let the created container's process exec (runtime.md#start)."""
+    st = store.load(cid)
+    try:
+        status = st.status()
+        if status != "created":
+            if status == "stopped":
+                raise PyruncError("cannot start a container that has stopped")
+            raise PyruncError(f"cannot start an already {status} container")
+        hooks_cfg = hooks.from_state(st)
+        _open_exec_fifo(st)
+        hooks.run_stage(hooks_cfg, "poststart", st, warn_only=True)
+    finally:
+        st.release()
+    return st
+
+
+def _open_exec_fifo(st: State) -> None:
+    """Read the init's byte from the exec fifo: that releases it to exec the user process."""
+    try:
+        fd = os.open(st.fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise PyruncError("cannot start an already running container") from None
+    try:
+        delay = 0.0005
+        while True:
+            try:
+                data = os.read(fd, 1)
+            except BlockingIOError:
+                data = None
+            if data:
+                break
+            if not st.init_alive():
+                raise PyruncError("container init exited before start")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+    finally:
+        os.close(fd)
+    try:
+        os.unlink(st.fifo_path)
+    except FileNotFoundError:
+        pass
+
+
+def kill(store: Store, cid: str, sig: int, all_procs: bool = False) -> None:
+    st = store.load(cid)
+    try:
+        status = st.status()
+        if status == "stopped":
+            if all_procs and st.cgroup:
+                _cgroup(st).signal_all(sig)
+                return
+            raise PyruncError("container not running")
+        if all_procs and st.cgroup:
+            _cgroup(st).signal_all(sig)
+        else:
+            os.kill(st.pid, sig)
+    except ProcessLookupError:
+        raise PyruncError("container not running") from None
+    finally:
+        st.release()
+
+
+def _cgroup(st: State):
+    from pyrunc.cgroups import Cgroup
+    return Cgroup.from_json(st.cgroup)  # type: ignore[arg-type]
+
+
+def delete(store: Store, cid: str, force: bool = False) -> None:
+    try:
+        st = store.load(cid, partial_ok=force)
+    except PyruncError:
+        raise
+    try:
+        status = st.status() if st.pid else "stopped"
+        if status in ("running", "paused") and not force:
+            raise PyruncError(f"cannot delete container {cid} that is not stopped: {status}")
+        if status == "created" or force:
+            destroy(st, cgroup_json=st.cgroup)
+        else:
+            destroy(st, cgroup_json=st.cgroup)
+        hooks.run_stage(hooks.from_state(st), "poststop", st, warn_only=True)
+    finally:
+        st.release()
+
+
+def destroy(st: State, cgroup_json: dict | None) -> None:
+    """Kill whatever is left of the container, remove its cgroups and its state directory."""
+    if st.pid and st.init_alive():
+        try:
+            os.kill(st.pid, SIGKILL)
+        except ProcessLookupError:
+            pass
+    if cgroup_json:
+        from pyrunc.cgroups import Cgroup
+        cg = Cgroup.from_json(cgroup_json)
+        try:
+            if cg.frozen():
+                cg.thaw()
+        except OSError:
+            pass
+        cg.destroy()
+    if st.pid:
+        _reap_if_child(st.pid)
+    st.remove()
+
+
+def _reap_if_child(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def oci_version() -> str:
+    return OCI_VERSION

@@ -1,0 +1,159 @@
+"""The plan: the one contract between pyrunc (Python, decides) and pyrunc-init (C, executes).
+
+Python turns config.json into a flat list of operations; the init reads them from a pipe and
+executes them in order, taking no decisions of its own.  This docstring and ``OPS`` below are the
+only definition of the format; ``python -m pyrunc.plan --c-header`` generates the C side's
+``plan_ops.h`` from them, so the two halves cannot drift apart.
+
+Wire format (all integers little-endian)::
+
+    plan    := "PYRUNCP1" u32:count record*count
+    record  := u32:op u32:argc arg*argc
+    arg     := u32:len byte*len          # integers are 8-byte little-endian u64 args
+
+The init is started as ``pyrunc-init PLANFD SYNCFD`` from a sealed memfd.  It reports on SYNCFD
+with newline-terminated messages: ``P<pid>`` (host pid of the container process, sent by the first
+stage right after CLONE), ``R`` (set-up done, sent by READY) and ``E<text>`` (a failure; the init
+exits non-zero).  An EOF with no ``E`` after the last expected message means the final execve
+succeeded (SYNCFD is close-on-exec in the container process).
+
+Stages: every operation before CLONE runs in the first stage, in the caller's namespaces; CLONE
+creates the container process (a sibling of the first stage, so pyrunc is its parent) which runs
+everything after it.  UID_MAP/GID_MAP/SETGROUPS placed before CLONE are written by the first stage
+for the new process before it continues.  Paths marked *in-root* are resolved inside the directory
+set by ROOT with openat2(RESOLVE_IN_ROOT), so no symlink in the image can send them to the host.
+"""
+from __future__ import annotations
+
+import struct
+
+# (name, code, args, description). Arg kinds: s = string/bytes, u = u64, S = rest as strings.
+OPS: list[tuple[str, int, str, str]] = [
+    ("SETNS", 1, "us", "join the namespace of type flag u (CLONE_NEW*) at path s"),
+    ("UNSHARE", 2, "u", "unshare(u): e.g. CLONE_NEWTIME, which only the children enter"),
+    ("WRITE", 3, "ss", "write s2 to the existing file s1 (no create, no truncate)"),
+    ("UID_MAP", 4, "s", "uid_map text for the container process (written by the first stage)"),
+    ("GID_MAP", 5, "s", "gid_map text for the container process (written by the first stage)"),
+    ("SETGROUPS", 6, "s", "'deny' or 'allow' into /proc/PID/setgroups before gid_map"),
+    ("CLONE", 7, "u", "create the container process with clone flags u (CLONE_NEW* bits)"),
+    ("MOUNT_RAW", 10, "sssus", "mount(src, target, fstype, flags, data) with host-visible paths"),
+    ("ROOT", 11, "s", "the directory in-root paths resolve in (the rootfs, later '/')"),
+    ("MKDIRS", 12, "su", "create directory s in-root and its parents, mode u"),
+    ("MKFILE", 13, "su", "create empty file s in-root (parents too), mode u, if it is absent"),
+    ("MOUNT", 14, "sssus", "mount(src, in-root target, fstype, flags, data); "
+                           "a src starting with '/' is a host path"),
+    ("MOUNT_SETATTR", 15, "suuu", "mount_setattr(in-root s, flags u1, attr_set u2, attr_clr u3)"),
+    ("MKNOD", 16, "suuuu", "mknod in-root s with mode u1 (type|perm), dev u2; chown to u3:u4"),
+    ("SYMLINK", 17, "ss", "symlink in-root s2 pointing to s1 (kept if it exists)"),
+    ("PIVOT_ROOT", 18, "", "pivot_root into ROOT, detach the old root, chdir /"),
+    ("MOVE_ROOT", 19, "", "for --no-pivot: move ROOT onto / and chroot into it"),
+    ("MASK", 20, "s", "cover in-root s: a directory with a read-only tmpfs, "
+                      "anything else with the verified /dev/null; absent paths are skipped"),
+    ("READONLY", 21, "s", "bind in-root s onto itself read-only; absent paths are skipped"),
+    ("REMOUNT_RO", 22, "s", "remount in-root s (a mount point) read-only, keeping its flags"),
+    ("SETHOSTNAME", 23, "s", "sethostname"),
+    ("SETDOMAINNAME", 24, "s", "setdomainname"),
+    ("RLIMIT", 25, "uuu", "setrlimit(resource u1, soft u2, hard u3)"),
+    ("CHDIR", 26, "s", "chdir to s (inside the container's view)"),
+    ("UMASK", 27, "u", "umask"),
+    ("CAP_BOUNDING", 28, "u", "drop every capability not in bit mask u from the bounding set"),
+    ("USER", 29, "uuuS", "when u3 is 1 setgroups(S as decimal gids); setresgid(u2), "
+                         "setresuid(u1), keeping capabilities across the switch"),
+    ("CAPS", 30, "uuuu", "capset effective u1, permitted u2, inheritable u3; raise ambient u4"),
+    ("NO_NEW_PRIVS", 31, "", "prctl(PR_SET_NO_NEW_PRIVS)"),
+    ("SECCOMP", 32, "us", "load BPF program s (struct sock_filter[]) with seccomp flags u"),
+    ("RESOLVE_EXEC", 33, "ss", "find executable s1 using PATH s2 and remember it for EXEC"),
+    ("READY", 34, "", "report R to pyrunc and close SYNCFD: set-up succeeded"),
+    ("WAIT_FIFO", 35, "u", "open /proc/self/fd/u for writing (blocks until `start`), write '0'"),
+    ("EXEC", 36, "uuS", "reset signals, close fds >= 3+u1, execve(resolved, S[:u2], S[u2:])"),
+    ("SETSID", 37, "", "start a new session"),
+    ("CONSOLE", 38, "uu", "open a pty from /dev/ptmx, send its master over socket fd u1 "
+                          "(SCM_RIGHTS), make the slave stdio and the controlling terminal, "
+                          "bind it onto /dev/console when u2 is 1"),
+    ("PDEATHSIG", 40, "u", "prctl(PR_SET_PDEATHSIG, u)"),
+    ("PERSONALITY", 41, "u", "personality(u)"),
+    ("PROPAGATE", 43, "su", "mount(NULL, in-root s, NULL, u): a propagation change"),
+]
+
+OP = {name: code for name, code, _, _ in OPS}
+MAGIC = b"PYRUNCP1"
+
+_pack_u32 = struct.Struct("<I").pack
+_pack_u64 = struct.Struct("<Q").pack
+
+
+class Plan:
+    """An ordered list of operations; ``encode()`` gives the bytes sent to the init."""
+
+    __slots__ = ("records",)
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, tuple]] = []
+
+    def add(self, op: str, *args: object) -> None:
+        self.records.append((op, args))
+
+    def names(self) -> list[str]:
+        return [op for op, _ in self.records]
+
+    def encode(self) -> bytes:
+        out = [MAGIC, _pack_u32(len(self.records))]
+        for op, args in self.records:
+            out.append(_pack_u32(OP[op]))
+            out.append(_pack_u32(len(args)))
+            for a in args:
+                if isinstance(a, int):
+                    b = _pack_u64(a & 0xFFFFFFFFFFFFFFFF)
+                elif isinstance(a, str):
+                    b = a.encode("utf-8", "surrogateescape")
+                else:
+                    b = bytes(a)  # type: ignore[arg-type]
+                out.append(_pack_u32(len(b)))
+                out.append(b)
+        return b"".join(out)
+
+
+def decode(data: bytes) -> list[tuple[str, list[bytes]]]:
+    """Parse plan bytes back into (op name, raw args): the tests' view of what the init reads."""
+    if data[:8] != MAGIC:
+        raise ValueError("bad plan magic")
+    names = {code: name for name, code, _, _ in OPS}
+    (count,) = struct.unpack_from("<I", data, 8)
+    pos = 12
+    out = []
+    for _ in range(count):
+        op, argc = struct.unpack_from("<II", data, pos)
+        pos += 8
+        args = []
+        for _ in range(argc):
+            (n,) = struct.unpack_from("<I", data, pos)
+            pos += 4
+            args.append(data[pos:pos + n])
+            pos += n
+        out.append((names[op], args))
+    if pos != len(data):
+        raise ValueError("trailing bytes after plan")
+    return out
+
+
+def c_header() -> str:
+    """plan_ops.h for the init: the op codes and argument shapes from OPS."""
+    lines = ["/* Generated by `python -m pyrunc.plan --c-header` from pyrunc/plan.py. */",
+             "#pragma once", f'#define PLAN_MAGIC "{MAGIC.decode()}"', "enum plan_op {"]
+    for name, code, args, doc in OPS:
+        lines.append(f"    OP_{name} = {code}, /* ({args}) {doc} */")
+    lines.append("};")
+    lines.append("static const struct { int op; const char *name; const char *args; } "
+                 "plan_op_table[] = {")
+    for name, code, args, _ in OPS:
+        lines.append(f'    {{ {code}, "{name}", "{args}" }},')
+    lines.append("};")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    import sys
+    if sys.argv[1:] == ["--c-header"]:
+        sys.stdout.write(c_header())
+    else:
+        sys.exit("usage: python -m pyrunc.plan --c-header")

@@ -1,0 +1,433 @@
+"""Turn a validated Config into the plan the init executes (see pyrunc/plan.py).
+
+Every decision is taken here: mount flags and data, which devices to create or bind, the order of
+the credential switch, where seccomp is loaded.  The order follows what the kernel needs: id maps
+before anything privileged, mounts before pivot_root, masks after it, the bounding set before the
+uid switch (it needs CAP_SETPCAP), capabilities after it, seccomp last when no_new_privs is set.
+"""
+from __future__ import annotations
+
+import os
+
+from pyrunc import caps
+from pyrunc.config import Config, Mount, Process
+from pyrunc.errors import ConfigError
+from pyrunc.plan import Plan
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+CLONE_NEWTIME = 0x00000080
+NS_FLAGS = {"pid": CLONE_NEWPID, "network": CLONE_NEWNET, "mount": CLONE_NEWNS,
+            "ipc": CLONE_NEWIPC, "uts": CLONE_NEWUTS, "user": CLONE_NEWUSER,
+            "cgroup": CLONE_NEWCGROUP, "time": CLONE_NEWTIME}
+
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_SYNCHRONOUS, MS_REMOUNT, MS_MANDLOCK, MS_DIRSYNC = 16, 32, 64, 128
+MS_NOSYMFOLLOW, MS_NOATIME, MS_NODIRATIME, MS_BIND = 256, 1024, 2048, 4096
+MS_REC, MS_SILENT, MS_POSIXACL = 16384, 32768, 1 << 16
+MS_UNBINDABLE, MS_PRIVATE, MS_SLAVE, MS_SHARED = 1 << 17, 1 << 18, 1 << 19, 1 << 20
+MS_RELATIME, MS_I_VERSION, MS_STRICTATIME, MS_LAZYTIME = 1 << 21, 1 << 23, 1 << 24, 1 << 25
+
+# option -> (clear?, flag): runc's mount option table.
+MOUNT_FLAGS = {
+    "acl": (False, MS_POSIXACL), "async": (True, MS_SYNCHRONOUS), "atime": (True, MS_NOATIME),
+    "bind": (False, MS_BIND), "defaults": (False, 0), "dev": (True, MS_NODEV),
+    "diratime": (True, MS_NODIRATIME), "dirsync": (False, MS_DIRSYNC),
+    "exec": (True, MS_NOEXEC), "iversion": (False, MS_I_VERSION),
+    "lazytime": (False, MS_LAZYTIME), "loud": (True, MS_SILENT), "mand": (False, MS_MANDLOCK),
+    "noacl": (True, MS_POSIXACL), "noatime": (False, MS_NOATIME), "nodev": (False, MS_NODEV),
+    "nodiratime": (False, MS_NODIRATIME), "noexec": (False, MS_NOEXEC),
+    "noiversion": (True, MS_I_VERSION), "nolazytime": (True, MS_LAZYTIME),
+    "nomand": (True, MS_MANDLOCK), "norelatime": (True, MS_RELATIME),
+    "nostrictatime": (True, MS_STRICTATIME), "nosuid": (False, MS_NOSUID),
+    "nosymfollow": (False, MS_NOSYMFOLLOW), "rbind": (False, MS_BIND | MS_REC),
+    "relatime": (False, MS_RELATIME), "remount": (False, MS_REMOUNT), "ro": (False, MS_RDONLY),
+    "rw": (True, MS_RDONLY), "silent": (False, MS_SILENT), "strictatime": (False, MS_STRICTATIME),
+    "suid": (True, MS_NOSUID), "symfollow": (True, MS_NOSYMFOLLOW),
+    "sync": (False, MS_SYNCHRONOUS),
+}
+PROPAGATION = {
+    "private": MS_PRIVATE, "rprivate": MS_PRIVATE | MS_REC, "shared": MS_SHARED,
+    "rshared": MS_SHARED | MS_REC, "slave": MS_SLAVE, "rslave": MS_SLAVE | MS_REC,
+    "unbindable": MS_UNBINDABLE, "runbindable": MS_UNBINDABLE | MS_REC,
+}
+MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC = 1, 2, 4, 8
+MOUNT_ATTR__ATIME, MOUNT_ATTR_NOATIME, MOUNT_ATTR_STRICTATIME = 0x70, 0x10, 0x20
+MOUNT_ATTR_NODIRATIME, MOUNT_ATTR_NOSYMFOLLOW = 0x80, 0x200000
+AT_RECURSIVE = 0x8000
+# option -> (attr_set, attr_clr) for mount_setattr(AT_RECURSIVE).
+RECURSIVE_ATTRS = {
+    "rro": (MOUNT_ATTR_RDONLY, 0), "rrw": (0, MOUNT_ATTR_RDONLY),
+    "rnosuid": (MOUNT_ATTR_NOSUID, 0), "rsuid": (0, MOUNT_ATTR_NOSUID),
+    "rnodev": (MOUNT_ATTR_NODEV, 0), "rdev": (0, MOUNT_ATTR_NODEV),
+    "rnoexec": (MOUNT_ATTR_NOEXEC, 0), "rexec": (0, MOUNT_ATTR_NOEXEC),
+    "rnodiratime": (MOUNT_ATTR_NODIRATIME, 0), "rdiratime": (0, MOUNT_ATTR_NODIRATIME),
+    "rrelatime": (0, MOUNT_ATTR__ATIME), "rnorelatime": (0, MOUNT_ATTR__ATIME),
+    "rnoatime": (MOUNT_ATTR_NOATIME, MOUNT_ATTR__ATIME), "ratime": (0, MOUNT_ATTR__ATIME),
+    "rstrictatime": (MOUNT_ATTR_STRICTATIME, MOUNT_ATTR__ATIME),
+    "rnostrictatime": (0, MOUNT_ATTR__ATIME),
+    "rnosymfollow": (MOUNT_ATTR_NOSYMFOLLOW, 0), "rsymfollow": (0, MOUNT_ATTR_NOSYMFOLLOW),
+}
+EXTRA_MOUNT_OPTIONS = ("tmpcopyup",)
+
+S_IFCHR, S_IFBLK, S_IFIFO = 0o020000, 0o060000, 0o010000
+DEFAULT_DEVICES = [  # path, major, minor: runc's default device nodes, mode 0666 root:root
+    ("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7), ("/dev/tty", 5, 0),
+    ("/dev/urandom", 1, 9), ("/dev/random", 1, 8),
+]
+DEV_LINKS = [("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
+             ("/proc/self/fd/1", "/dev/stdout"), ("/proc/self/fd/2", "/dev/stderr")]
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+SIGKILL = 9
+
+
+def makedev(major: int, minor: int) -> int:
+    return ((major & 0xFFFFF000) << 32) | ((major & 0xFFF) << 8) | \
+        ((minor & 0xFFFFFF00) << 12) | (minor & 0xFF)
+
+
+class Fds:
+    """The fd numbers the init will have (pyrunc arranges them before exec)."""
+
+    __slots__ = ("preserve", "fifo", "console")
+
+    def __init__(self, preserve: int, fifo: int | None, console: int | None) -> None:
+        self.preserve = preserve
+        self.fifo = fifo
+        self.console = console
+
+
+def parse_mount_options(m: Mount) -> tuple[int, list[int], int, int, str]:
+    """(flags, propagation flags, recursive attr_set, attr_clr, data) of a mount."""
+    flags = 0
+    prop: list[int] = []
+    aset = aclr = 0
+    data: list[str] = []
+    for i, o in enumerate(m.options):
+        if o in MOUNT_FLAGS:
+            clear, f = MOUNT_FLAGS[o]
+            flags = flags & ~f if clear else flags | f
+        elif o in PROPAGATION:
+            prop.append(PROPAGATION[o])
+        elif o in RECURSIVE_ATTRS:
+            s, c = RECURSIVE_ATTRS[o]
+            aset = (aset & ~c) | s
+            aclr |= c
+        elif o in EXTRA_MOUNT_OPTIONS:
+            raise ConfigError(f"{m.path}.options[{i}]", f"mount option {o!r} is not supported yet")
+        else:
+            data.append(o)
+    return flags, prop, aset, aclr, ",".join(data)
+
+
+def id_map_text(maps: list) -> str:
+    return "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in maps)
+
+
+def env_path(env: list[str]) -> str:
+    for e in env:
+        if e.startswith("PATH="):
+            return e[5:]
+    return DEFAULT_PATH
+
+
+class Planner:
+    """Builds the create plan for one container."""
+
+    def __init__(self, cfg: Config, fds: Fds, no_pivot: bool = False,
+                 seccomp: object | None = None, cgroup_mounts: object | None = None) -> None:
+        self.cfg = cfg
+        self.fds = fds
+        self.no_pivot = no_pivot
+        self.seccomp = seccomp  # a compiled program (pyrunc.seccomp.SeccompProgram) or None
+        self.cgroup_mounts = cgroup_mounts  # callable(Mount) -> list of (host dir, name) binds
+        self.plan = Plan()
+        ns = cfg.linux.namespaces
+        self.userns = any(n.type == "user" for n in ns)
+        self.new_userns = any(n.type == "user" and not n.path for n in ns)
+
+    def build(self) -> Plan:
+        cfg = self.cfg
+        if cfg.process is None:
+            raise ConfigError("process", "is required to create a container")
+        self._validate_namespaces()
+        self._namespaces()
+        p = self.plan
+        p.add("PDEATHSIG", SIGKILL)
+        p.add("SETSID")
+        self._rootfs()
+        self._process_attrs(cfg.process)
+        self._credentials(cfg.process, final=True)
+        return p
+
+    # -- namespaces -------------------------------------------------------------------------
+    def _validate_namespaces(self) -> None:
+        lx = self.cfg.linux
+        if lx.namespace("mount") is None:
+            raise ConfigError("linux.namespaces", "a mount namespace is required")
+        if self.cfg.hostname and lx.namespace("uts") is None:
+            raise ConfigError("hostname", "setting the hostname needs a private uts namespace")
+        if self.cfg.domainname and lx.namespace("uts") is None:
+            raise ConfigError("domainname", "setting the domainname needs a private uts namespace")
+        if (lx.uid_mappings or lx.gid_mappings) and not self.new_userns:
+            raise ConfigError("linux.uidMappings", "id mappings need a new user namespace")
+        if self.new_userns and not (lx.uid_mappings and lx.gid_mappings):
+            raise ConfigError("linux.uidMappings",
+                              "a new user namespace needs uidMappings and gidMappings")
+        for i, n in enumerate(lx.namespaces):
+            if n.path is not None and not os.path.exists(n.path):
+                raise ConfigError(f"linux.namespaces[{i}].path",
+                                  f"{n.path}: no such file or directory")
+        for key in lx.sysctl:
+            if key.startswith("net.") and lx.namespace("network") is None:
+                raise ConfigError(f"linux.sysctl.{key}",
+                                  "needs a network namespace of the container's own")
+            if key.startswith(("kernel.hostname", "kernel.domainname")) and \
+                    lx.namespace("uts") is None:
+                raise ConfigError(f"linux.sysctl.{key}", "needs a private uts namespace")
+
+    def _namespaces(self) -> None:
+        p = self.plan
+        lx = self.cfg.linux
+        flags = 0
+        joins = sorted((n for n in lx.namespaces if n.path),
+                       key=lambda n: 0 if n.type == "user" else 1)
+        for n in joins:
+            p.add("SETNS", NS_FLAGS[n.type], n.path)
+        for n in lx.namespaces:
+            if not n.path:
+                flags |= NS_FLAGS[n.type]
+        if flags & CLONE_NEWTIME:
+            flags &= ~CLONE_NEWTIME
+            p.add("UNSHARE", CLONE_NEWTIME)
+            offs = lx.time_offsets or {}
+            lines = []
+            for clock in ("monotonic", "boottime"):
+                o = offs.get(clock)
+                if o:
+                    lines.append(f"{clock} {int(o.get('secs', 0))} {int(o.get('nanosecs', 0))}\n")
+            if lines:
+                p.add("WRITE", "/proc/self/timens_offsets", "".join(lines))
+        elif lx.time_offsets:
+            raise ConfigError("linux.timeOffsets", "needs a new time namespace")
+        if self.new_userns:
+            p.add("UID_MAP", id_map_text(lx.uid_mappings))
+            p.add("GID_MAP", id_map_text(lx.gid_mappings))
+        p.add("CLONE", flags)
+
+    # -- root filesystem --------------------------------------------------------------------
+    def _rootfs(self) -> None:
+        cfg, p = self.cfg, self.plan
+        lx = cfg.linux
+        rootfs = cfg.root_path
+        prop = MS_SLAVE | MS_REC
+        if lx.rootfs_propagation:
+            if lx.rootfs_propagation not in PROPAGATION:
+                raise ConfigError("linux.rootfsPropagation",
+                                  f"unknown propagation {lx.rootfs_propagation!r}")
+            prop = PROPAGATION[lx.rootfs_propagation]
+        # A shared root propagation would leak the container's mounts to the host and stop
+        # pivot_root; make everything slave first, then apply what the config asks for.
+        p.add("MOUNT_RAW", "", "/", "", MS_SLAVE | MS_REC, "")
+        p.add("MOUNT_RAW", rootfs, rootfs, "", MS_BIND | MS_REC, "")
+        p.add("ROOT", rootfs)
+        dev_is_bind = False
+        for m in cfg.mounts:
+            self._mount(m)
+            if m.destination.rstrip("/") == "/dev" and self._is_bind(m):
+                dev_is_bind = True
+        if not dev_is_bind:
+            self._devices()
+        proc = self.cfg.process
+        assert proc is not None
+        p.add("MKDIRS", proc.cwd, 0o755)
+        if proc.terminal and self.fds.console is not None:
+            pass  # the console is set up after pivot_root, from the container's own devpts
+        if self.no_pivot:
+            p.add("MOVE_ROOT")
+        else:
+            p.add("PIVOT_ROOT")
+        if prop != MS_SLAVE | MS_REC:
+            p.add("PROPAGATE", "/", prop)
+        for path in lx.masked_paths:
+            p.add("MASK", path)
+        for path in lx.readonly_paths:
+            p.add("READONLY", path)
+        if cfg.root_readonly:
+            p.add("REMOUNT_RO", "/")
+
+    @staticmethod
+    def _is_bind(m: Mount) -> bool:
+        return m.type == "bind" or "bind" in m.options or "rbind" in m.options
+
+    def _mount(self, m: Mount) -> None:
+        p = self.plan
+        flags, prop, aset, aclr, data = parse_mount_options(m)
+        dest = m.destination
+        if self._is_bind(m):
+            flags |= MS_BIND
+            src = m.source
+            if not src:
+                raise ConfigError(f"{m.path}.source", "a bind mount needs a source")
+            if not src.startswith("/"):
+                src = os.path.join(self.cfg.bundle, src)
+            try:
+                st = os.stat(src)
+            except OSError as e:
+                raise ConfigError(f"{m.path}.source", f"{src}: {e.strerror}") from None
+            if (st.st_mode & 0o170000) == 0o040000:
+                p.add("MKDIRS", dest, 0o755)
+            else:
+                p.add("MKFILE", dest, 0o644)
+            p.add("MOUNT", src, dest, "", MS_BIND | (flags & MS_REC), "")
+            extra = flags & ~(MS_BIND | MS_REC | MS_REMOUNT)
+            if extra:
+                p.add("MOUNT", "", dest, "", MS_REMOUNT | MS_BIND | extra, "")
+        elif m.type == "cgroup":
+            self._cgroup_mount(m, flags)
+        else:
+            p.add("MKDIRS", dest, 0o755)
+            p.add("MOUNT", m.source or m.type, dest, m.type, flags, data)
+        for f in prop:
+            p.add("PROPAGATE", dest, f)
+        if aset or aclr:
+            p.add("MOUNT_SETATTR", dest, AT_RECURSIVE, aset, aclr)
+
+    def _cgroup_mount(self, m: Mount, flags: int) -> None:
+        """A `cgroup` mount: cgroup2 when the host is unified, otherwise (v1, hybrid) a tmpfs
+        holding a bind of the container's own directory of every v1 hierarchy, like runc."""
+        p = self.plan
+        dest = m.destination
+        binds = self.cgroup_mounts(m) if self.cgroup_mounts else None
+        p.add("MKDIRS", dest, 0o755)
+        if binds is None:
+            p.add("MOUNT", "cgroup2", dest, "cgroup2", flags & ~MS_BIND, "")
+            return
+        p.add("MOUNT", "tmpfs", dest, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755")
+        for host_dir, name, links in binds:
+            sub = f"{dest.rstrip('/')}/{name}"
+            p.add("MKDIRS", sub, 0o755)
+            p.add("MOUNT", host_dir, sub, "", MS_BIND | MS_REC, "")
+            p.add("MOUNT", "", sub, "", MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | MS_NOEXEC |
+                  (flags & MS_RDONLY), "")
+            for link in links:
+                p.add("SYMLINK", name, f"{dest.rstrip('/')}/{link}")
+        if flags & MS_RDONLY:
+            p.add("MOUNT", "", dest, "", MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_NOEXEC |
+                  MS_RDONLY, "mode=755")
+
+    def _devices(self) -> None:
+        p = self.plan
+        lx = self.cfg.linux
+        devices: dict[str, tuple[int, int, int, int, int]] = {}
+        for path, major, minor in DEFAULT_DEVICES:
+            devices[path] = (S_IFCHR | 0o666, major, minor, 0, 0)
+        for i, d in enumerate(lx.devices):
+            jp = f"linux.devices[{i}]"
+            if not isinstance(d, dict):
+                raise ConfigError(jp, "must be an object")
+            path = d.get("path")
+            if not isinstance(path, str) or not path.startswith("/"):
+                raise ConfigError(f"{jp}.path", "must be an absolute path")
+            t = d.get("type")
+            kinds = {"c": S_IFCHR, "u": S_IFCHR, "b": S_IFBLK, "p": S_IFIFO}
+            if t not in kinds:
+                raise ConfigError(f"{jp}.type", f"unknown device type {t!r}")
+            major, minor = d.get("major", 0), d.get("minor", 0)
+            if t != "p" and ("major" not in d or "minor" not in d):
+                raise ConfigError(jp, "major and minor are required for this device type")
+            for key, val in (("major", major), ("minor", minor)):
+                if not isinstance(val, int) or isinstance(val, bool) or val < 0:
+                    raise ConfigError(f"{jp}.{key}", "must be a non-negative integer")
+            mode = d.get("fileMode", 0o666)
+            if not isinstance(mode, int) or isinstance(mode, bool) or not 0 <= mode <= 0o7777:
+                raise ConfigError(f"{jp}.fileMode", "must be a file mode")
+            uid, gid = d.get("uid", 0), d.get("gid", 0)
+            for key, val in (("uid", uid), ("gid", gid)):
+                if not isinstance(val, int) or isinstance(val, bool) or val < 0:
+                    raise ConfigError(f"{jp}.{key}", "must be a non-negative integer")
+            devices[path] = (kinds[t] | mode, major, minor, uid, gid)
+        for path, (mode, major, minor, uid, gid) in devices.items():
+            if self.userns:
+                # mknod is not allowed in a user namespace: bind the host's node instead.
+                p.add("MKFILE", path, 0o644)
+                p.add("MOUNT", path, path, "", MS_BIND, "")
+            else:
+                p.add("MKNOD", path, mode, makedev(major, minor), uid, gid)
+        p.add("SYMLINK", "pts/ptmx", "/dev/ptmx")
+        for target, link in DEV_LINKS:
+            p.add("SYMLINK", target, link)
+        if os.path.exists("/proc/kcore"):
+            p.add("SYMLINK", "/proc/kcore", "/dev/core")
+
+    # -- process ----------------------------------------------------------------------------
+    def _process_attrs(self, proc: Process) -> None:
+        cfg, p = self.cfg, self.plan
+        lx = cfg.linux
+        if proc.terminal and self.fds.console is not None:
+            p.add("CONSOLE", self.fds.console, 1)
+        if cfg.hostname is not None and lx.namespace("uts") is not None:
+            p.add("SETHOSTNAME", cfg.hostname)
+        if cfg.domainname is not None and lx.namespace("uts") is not None:
+            p.add("SETDOMAINNAME", cfg.domainname)
+        for key, value in lx.sysctl.items():
+            p.add("WRITE", "/proc/sys/" + key.replace(".", "/"), value)
+        if proc.oom_score_adj is not None:
+            p.add("WRITE", "/proc/self/oom_score_adj", str(proc.oom_score_adj))
+        for r in proc.rlimits:
+            p.add("RLIMIT", r.resource, r.soft, r.hard)
+        if proc.apparmor_profile:
+            raise ConfigError("process.apparmorProfile", "AppArmor is not enabled on this host")
+        if proc.selinux_label:
+            raise ConfigError("process.selinuxLabel", "SELinux is not enabled on this host")
+        if lx.mount_label:
+            raise ConfigError("linux.mountLabel", "SELinux is not enabled on this host")
+        if lx.intel_rdt:
+            raise ConfigError("linux.intelRdt", "Intel RDT is not available on this host")
+        if lx.personality:
+            dom = lx.personality.get("domain") if isinstance(lx.personality, dict) else None
+            table = {"LINUX": 0, "LINUX32": 0x0008}
+            if dom not in table:
+                raise ConfigError("linux.personality.domain", f"unknown domain {dom!r}")
+            p.add("PERSONALITY", table[dom])
+
+    def _credentials(self, proc: Process, final: bool) -> None:
+        """Capabilities, user, seccomp and exec, in the order the kernel allows."""
+        p = self.plan
+        c = proc.capabilities
+        pc = "process.capabilities"
+        bounding = caps.mask(c["bounding"], f"{pc}.bounding")
+        eff = caps.mask(c["effective"], f"{pc}.effective")
+        perm = caps.mask(c["permitted"], f"{pc}.permitted")
+        inh = caps.mask(c["inheritable"], f"{pc}.inheritable")
+        amb = caps.mask(c["ambient"], f"{pc}.ambient")
+        # Ambient capabilities must be permitted and inheritable; runc drops the rest silently.
+        amb &= perm & inh
+        sc = self.seccomp
+        if sc is not None and not proc.no_new_privileges:
+            p.add("SECCOMP", sc.flags, sc.bpf)  # needs CAP_SYS_ADMIN: before the uid switch
+        p.add("CAP_BOUNDING", bounding)
+        u = proc.user
+        p.add("USER", u.uid, u.gid, 1, *[str(g) for g in u.additional_gids])
+        p.add("CAPS", eff, perm, inh, amb)
+        p.add("CHDIR", proc.cwd)
+        if u.umask is not None:
+            p.add("UMASK", u.umask)
+        else:
+            p.add("UMASK", 0o022)
+        if proc.no_new_privileges:
+            p.add("NO_NEW_PRIVS")
+        p.add("RESOLVE_EXEC", proc.args[0], env_path(proc.env))
+        p.add("PDEATHSIG", 0)
+        if final:
+            p.add("READY")
+            if self.fds.fifo is not None:
+                p.add("WAIT_FIFO", self.fds.fifo)
+        if sc is not None and proc.no_new_privileges:
+            p.add("SECCOMP", sc.flags, sc.bpf)  # last: as few syscalls as possible after it
+        p.add("EXEC", self.fds.preserve, len(proc.args), *proc.args, *proc.env)

@@ -1,0 +1,81 @@
+"""`run`: create, start, and in the foreground wait for the container like a normal command.
+
+Every catchable signal pyrunc receives is forwarded to the container's init; pyrunc exits with
+the init's status (128+N when a signal killed it) and deletes the container unless --keep.
+The init is pyrunc's own child (the first stage clones it with CLONE_PARENT), so waitpid works.
+"""
+from __future__ import annotations
+
+import os
+
+import _signal
+
+from pyrunc.container import CreateOptions, create, delete, start
+from pyrunc.state import Store
+
+FORWARDED = [s for s in range(1, _signal.NSIG)
+             if s not in (_signal.SIGKILL, _signal.SIGSTOP, _signal.SIGCHLD)]
+
+
+def run(store: Store, cid: str, o: dict) -> int:
+    opts = CreateOptions(bundle=o["bundle"] or ".", pid_file=o["pid-file"] or None,
+                         console_socket=o["console-socket"] or None, no_pivot=o["no-pivot"],
+                         no_new_keyring=o["no-new-keyring"], preserve_fds=o["preserve-fds"])
+    detach = bool(o["detach"])
+    from pyrunc import config as config_mod
+    cfg = config_mod.load(os.path.abspath(opts.bundle))
+    if cfg.process is not None and cfg.process.terminal and not detach and \
+            not opts.console_socket:
+        from pyrunc.tty import run_with_terminal
+        return run_with_terminal(store, cid, opts, cfg, keep=bool(o["keep"]))
+    st = create(store, cid, opts, cfg)
+    pid = st.pid
+    if detach:
+        try:
+            start(store, cid)
+        except BaseException:
+            delete(store, cid, force=True)
+            raise
+        return 0
+    return foreground(store, cid, pid, keep=bool(o["keep"]))
+
+
+def foreground(store: Store, cid: str, pid: int, keep: bool, before_wait=None) -> int:
+    def forward(sig: int, _frame: object) -> None:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+    old = {}
+    for s in FORWARDED:
+        try:
+            old[s] = _signal.signal(s, forward)
+        except (OSError, ValueError):
+            pass
+    try:
+        try:
+            start(store, cid)
+        except BaseException:
+            delete(store, cid, force=True)
+            raise
+        if before_wait is not None:
+            before_wait()
+        while True:
+            try:
+                _, status = os.waitpid(pid, 0)
+                break
+            except ChildProcessError:
+                status = 0
+                break
+        code = os.waitstatus_to_exitcode(status)
+        rc = 128 - code if code < 0 else code
+    finally:
+        for s, h in old.items():
+            try:
+                _signal.signal(s, h)
+            except (OSError, ValueError, TypeError):
+                pass
+    if not keep:
+        delete(store, cid, force=True)
+    return rc

@@ -1,0 +1,154 @@
+"""Starting the C init from a sealed memfd and talking to it over the sync pipe.
+
+The init is never executed from its host path: a copy in a sealed memfd is what runs, so inside
+the container /proc/PID/exe leads to an anonymous, immutable file and never to a host binary
+(runc CVE-2019-5736).  The control fds (plan, sync, exec fifo, console) are placed right after the
+preserved fds, so fds 3..3+N-1 stay the caller's, as with runc's --preserve-fds.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+
+from pyrunc.errors import PyruncError
+
+INIT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "libexec", "pyrunc-init")
+SEALS = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
+
+
+def sealed_init() -> int:
+    """A close-on-exec memfd holding a sealed copy of pyrunc-init."""
+    try:
+        src = os.open(INIT_PATH, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as e:
+        raise PyruncError(f"open {INIT_PATH}: {e.strerror} (run `make install`)") from None
+    try:
+        size = os.fstat(src).st_size
+        mfd = os.memfd_create("pyrunc-init", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+        off = 0
+        while off < size:
+            n = os.sendfile(mfd, src, off, size - off)
+            if n <= 0:
+                raise PyruncError("copying pyrunc-init into a memfd failed")
+            off += n
+    finally:
+        os.close(src)
+    fcntl.fcntl(mfd, fcntl.F_ADD_SEALS, SEALS)
+    return mfd
+
+
+def control_fd_base(preserve: int) -> int:
+    return 3 + preserve
+
+
+class Init:
+    """A started init: its first-stage pid and the read end of its sync pipe."""
+
+    __slots__ = ("stage1", "sync", "pid", "notify_fd", "lines")
+
+    def __init__(self, stage1: int, sync: int) -> None:
+        self.stage1 = stage1
+        self.sync = sync
+        self.pid = 0
+        self.notify_fd = -1
+        self.lines: list[str] = []
+
+    def wait_for(self, until: str) -> None:
+        """Read sync messages until ``until`` ('P', 'R') or EOF; raise on an 'E' message.
+
+        Reaps the first stage once it has reported the container's pid.
+        """
+        buf = b""
+        while True:
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                msg = line.decode("utf-8", "replace")
+                kind, text = msg[:1], msg[1:]
+                if kind == "P":
+                    self.pid = int(text)
+                    self._reap_stage1()
+                elif kind == "E":
+                    self._reap_stage1()
+                    raise PyruncError(text)
+                elif kind == "N":
+                    self.notify_fd = int(text)
+                if kind == until:
+                    if buf:
+                        self.lines.append(buf.decode())
+                    return
+            chunk = os.read(self.sync, 4096)
+            if not chunk:
+                self._reap_stage1()
+                if until == "EOF":
+                    return
+                raise PyruncError("container init exited without reporting"
+                                  + (f" (pid {self.pid})" if self.pid else ""))
+            buf += chunk
+
+    def _reap_stage1(self) -> None:
+        if self.stage1:
+            try:
+                os.waitpid(self.stage1, 0)
+            except ChildProcessError:
+                pass
+            self.stage1 = 0
+
+    def close(self) -> None:
+        if self.sync >= 0:
+            os.close(self.sync)
+            self.sync = -1
+
+
+def start_init(plan: bytes, preserve: int, extra_fds: list[int], before_plan=None) -> Init:
+    """Fork and exec the init with stdio, the preserved fds and the control fds.
+
+    ``extra_fds`` are placed at 3+preserve+2 onwards (after the plan and sync fds), in order.
+    ``before_plan(pid)`` runs once the first stage exists but before it has its plan: the place to
+    put it into the container's cgroups, so everything it creates is born inside them.
+    """
+    mfd = sealed_init()
+    plan_r, plan_w = os.pipe()
+    sync_r, sync_w = os.pipe()
+    base = control_fd_base(preserve)
+    wanted = [plan_r, sync_w, *extra_fds]
+    pid = os.fork()
+    if pid == 0:  # child: only fd shuffling and exec; any failure is exit 127
+        try:
+            for fd in range(3, base):
+                os.set_inheritable(fd, True)
+            high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, max(base + len(wanted), 256))
+                    for fd in wanted]
+            for i, fd in enumerate(high):
+                os.dup2(fd, base + i, inheritable=True)
+            os.execve(mfd, ["pyrunc-init", str(base), str(base + 1)], {})
+        except BaseException as e:  # noqa: BLE001 - report and leave without cleanup handlers
+            try:
+                os.write(sync_w, f"Estarting pyrunc-init: {e}\n".encode())
+            finally:
+                os._exit(127)
+    os.close(mfd)
+    os.close(plan_r)
+    os.close(sync_w)
+    init = Init(pid, sync_r)
+    try:
+        if before_plan is not None:
+            before_plan(pid)
+        view = memoryview(plan)
+        while view:
+            n = os.write(plan_w, view)
+            view = view[n:]
+    except BaseException:
+        os.close(plan_w)
+        kill_quietly(pid)
+        init._reap_stage1()
+        init.close()
+        raise
+    os.close(plan_w)
+    return init
+
+
+def kill_quietly(pid: int, sig: int = 9) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass

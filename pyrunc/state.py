@@ -1,0 +1,235 @@
+"""Container state on disk: ROOT/ID/state.json, the exec fifo, and the per-container lock.
+
+The directory is created with mkdir, so of concurrent creates of one id exactly one wins; every
+operation holds an flock on the directory, so operations on one id are serialised; state.json is
+replaced atomically (write to a temporary name, fsync-free rename: it lives on tmpfs).
+The init's identity is its pid *and* its start time, so a recycled pid is never mistaken for it.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import time
+
+from pyrunc import jsonio
+from pyrunc.errors import PyruncError
+
+STATE_FILE = "state.json"
+FIFO = "exec.fifo"
+
+
+class NotFound(PyruncError):
+    pass
+
+
+def check_id(cid: str) -> None:
+    """runc's rule: ^[\\w+-\\.]+$, and not . or .."""
+    if not cid:
+        raise PyruncError("container id cannot be empty")
+    ok = cid not in (".", "..") and all(c.isalnum() and c.isascii() or c in "_+-." for c in cid)
+    if not ok:
+        raise PyruncError(f"invalid container id format: {cid}")
+
+
+def rfc3339_nano(ns: int) -> str:
+    """Go's time.RFC3339Nano in UTC: trailing zeros of the fraction are dropped."""
+    sec, frac = divmod(ns, 1_000_000_000)
+    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+    if frac:
+        base += "." + f"{frac:09d}".rstrip("0")
+    return base + "Z"
+
+
+def proc_start_time(pid: int) -> tuple[str, int] | None:
+    """(state letter, start time in clock ticks) of a live process, or None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    rest = data[data.rindex(b")") + 2:].split()
+    return rest[0].decode(), int(rest[19])
+
+
+class State:
+    """What pyrunc remembers of one container between CLI calls."""
+
+    __slots__ = ("id", "dir", "pid", "start_time", "bundle", "rootfs", "created", "owner",
+                 "annotations", "cgroup", "config", "lock_fd", "oci_version")
+
+    def __init__(self, cid: str, directory: str) -> None:
+        self.id = cid
+        self.dir = directory
+        self.pid = 0
+        self.start_time = 0
+        self.bundle = ""
+        self.rootfs = ""
+        self.created = ""
+        self.owner = ""
+        self.annotations: dict[str, str] = {}
+        self.cgroup: dict | None = None
+        self.config: dict = {}  # the parts of config.json later commands need
+        self.lock_fd = -1
+        self.oci_version = ""
+
+    # -- paths --------------------------------------------------------------------------
+    @property
+    def fifo_path(self) -> str:
+        return os.path.join(self.dir, FIFO)
+
+    # -- status ---------------------------------------------------------------------------
+    def init_alive(self) -> bool:
+        if not self.pid:
+            return False
+        st = proc_start_time(self.pid)
+        return st is not None and st[1] == self.start_time and st[0] not in ("Z", "X")
+
+    def status(self) -> str:
+        if not self.init_alive():
+            return "stopped"
+        if os.path.exists(self.fifo_path):
+            return "created"
+        if self.cgroup and self._frozen():
+            return "paused"
+        return "running"
+
+    def _frozen(self) -> bool:
+        from pyrunc.cgroups import Cgroup
+        try:
+            return Cgroup.from_json(self.cgroup).frozen()  # type: ignore[arg-type]
+        except OSError:
+            return False
+
+    def oci_state(self) -> dict:
+        """The runtime-spec state, with runc's extra fields (rootfs, created, owner)."""
+        status = self.status()
+        return {
+            "ociVersion": self.oci_version,
+            "id": self.id,
+            "pid": self.pid if status != "stopped" else 0,
+            "status": status,
+            "bundle": self.bundle,
+            "rootfs": self.rootfs,
+            "created": self.created,
+            "owner": self.owner,
+            **({"annotations": self.annotations} if self.annotations else {}),
+        }
+
+    def spec_state(self) -> dict:
+        """The state as the runtime-spec defines it, for hooks' stdin."""
+        status = self.status()
+        d = {"ociVersion": self.oci_version, "id": self.id, "status": status,
+             "bundle": self.bundle}
+        if status != "stopped":
+            d["pid"] = self.pid
+        if self.annotations:
+            d["annotations"] = self.annotations
+        return d
+
+    # -- persistence -------------------------------------------------------------------
+    def to_json(self) -> dict:
+        return {"id": self.id, "pid": self.pid, "start_time": self.start_time,
+                "bundle": self.bundle, "rootfs": self.rootfs, "created": self.created,
+                "owner": self.owner, "annotations": self.annotations, "cgroup": self.cgroup,
+                "config": self.config, "ociVersion": self.oci_version}
+
+    def save(self) -> None:
+        tmp = os.path.join(self.dir, ".state.tmp")
+        data = jsonio.dumps(self.to_json()).encode()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        os.rename(tmp, os.path.join(self.dir, STATE_FILE))
+
+    def _load(self) -> bool:
+        try:
+            with open(os.path.join(self.dir, STATE_FILE), "rb") as f:
+                d = jsonio.loads(f.read())
+        except FileNotFoundError:
+            return False
+        except ValueError:
+            return False
+        assert isinstance(d, dict)
+        self.pid = d.get("pid", 0)
+        self.start_time = d.get("start_time", 0)
+        self.bundle = d.get("bundle", "")
+        self.rootfs = d.get("rootfs", "")
+        self.created = d.get("created", "")
+        self.owner = d.get("owner", "")
+        self.annotations = d.get("annotations") or {}
+        self.cgroup = d.get("cgroup")
+        self.config = d.get("config") or {}
+        self.oci_version = d.get("ociVersion", "")
+        return True
+
+    def release(self) -> None:
+        if self.lock_fd >= 0:
+            os.close(self.lock_fd)
+            self.lock_fd = -1
+
+    def remove(self) -> None:
+        """Delete the state directory (the caller holds the lock)."""
+        for name in os.listdir(self.dir):
+            try:
+                os.unlink(os.path.join(self.dir, name))
+            except FileNotFoundError:
+                pass
+        try:
+            os.rmdir(self.dir)
+        except FileNotFoundError:
+            pass
+
+
+class Store:
+    """The state root (--root), holding one directory per container."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+
+    def _lock(self, st: State) -> None:
+        fd = os.open(st.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        st.lock_fd = fd
+
+    def new(self, cid: str) -> State:
+        """Claim the id for a new container (locked); fail if it exists."""
+        check_id(cid)
+        try:
+            os.makedirs(self.root, 0o711, exist_ok=True)
+        except OSError as e:
+            raise PyruncError(f"mkdir {self.root}: {e.strerror}") from None
+        st = State(cid, os.path.join(self.root, cid))
+        try:
+            os.mkdir(st.dir, 0o711)
+        except FileExistsError:
+            raise PyruncError(f"container with id exists: {cid}") from None
+        self._lock(st)
+        return st
+
+    def load(self, cid: str, lock: bool = True, partial_ok: bool = False) -> State:
+        """The container's state (locked unless lock=False); NotFound if there is none."""
+        check_id(cid)
+        st = State(cid, os.path.join(self.root, cid))
+        if lock:
+            try:
+                self._lock(st)
+            except OSError as e:
+                if e.errno in (errno.ENOENT, errno.ENOTDIR):
+                    raise NotFound("container does not exist") from None
+                raise
+        if not st._load():
+            if partial_ok and os.path.isdir(st.dir):
+                return st
+            st.release()
+            raise NotFound("container does not exist")
+        return st
+
+    def ids(self) -> list[str]:
+        try:
+            names = os.listdir(self.root)
+        except FileNotFoundError:
+            return []
+        return sorted(n for n in names if os.path.isfile(os.path.join(self.root, n, STATE_FILE)))
