@@ -99,6 +99,12 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: Config | None = Non
             pass
 
         os.mkfifo(st.fifo_path, 0o622)
+        # The init opens it after switching to the container's user: writable by everyone,
+        # owned by the container's root (runc does the same).
+        os.chmod(st.fifo_path, 0o622)
+        root_uid, root_gid = _host_root_ids(cfg)
+        if root_uid or root_gid:
+            os.chown(st.fifo_path, root_uid, root_gid)
         fifo = os.open(st.fifo_path, os.O_PATH | os.O_CLOEXEC)
         extra = [fifo]
         if opts.console_socket:
@@ -140,6 +146,16 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: Config | None = Non
     finally:
         st.release()
     return st
+
+
+def _host_root_ids(cfg: Config) -> tuple[int, int]:
+    """The host uid and gid that the container's root maps to (0, 0 without a user ns)."""
+    def host_id(maps: list) -> int:
+        for m in maps:
+            if m.container_id == 0:
+                return m.host_id
+        return 0
+    return host_id(cfg.linux.uid_mappings), host_id(cfg.linux.gid_mappings)
 
 
 def _cgroup_binds(cgroup):

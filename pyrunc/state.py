@@ -12,7 +12,7 @@ import fcntl
 import os
 import time
 
-from pyrunc import jsonio
+from pyrunc import OCI_VERSION, jsonio
 from pyrunc.errors import PyruncError
 
 STATE_FILE = "state.json"
@@ -105,7 +105,7 @@ class State:
         """The runtime-spec state, with runc's extra fields (rootfs, created, owner)."""
         status = self.status()
         return {
-            "ociVersion": self.oci_version,
+            "ociVersion": OCI_VERSION,
             "id": self.id,
             "pid": self.pid if status != "stopped" else 0,
             "status": status,
@@ -119,7 +119,7 @@ class State:
     def spec_state(self) -> dict:
         """The state as the runtime-spec defines it, for hooks' stdin."""
         status = self.status()
-        d = {"ociVersion": self.oci_version, "id": self.id, "status": status,
+        d = {"ociVersion": OCI_VERSION, "id": self.id, "status": status,
              "bundle": self.bundle}
         if status != "stopped":
             d["pid"] = self.pid
