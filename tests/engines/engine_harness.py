@@ -15,6 +15,7 @@ is cleaned up by the next one (`recover_stale()`, or `python engine_harness.py -
 """
 from __future__ import annotations
 
+import atexit
 import glob
 import json
 import os
@@ -530,6 +531,7 @@ class Engines:
         self.before = snapshot_host()
         self.root = tempfile.mkdtemp(prefix=TMP_PREFIX, dir="/tmp")
         self._save_state()
+        atexit.register(self._at_exit)  # an interpreter exiting without stop() still cleans up
         try:
             self._start_containerd()
             self._start_dockerd()
@@ -685,6 +687,11 @@ class Engines:
             stop_pid(containerd.pid, 15, containerd)
         errors += restore_host(self.root, self.before)
         return errors + verify_host(self.root, self.before)
+
+    def _at_exit(self) -> None:
+        left = self.stop()
+        if left:
+            print("engine harness cleanup left:\n  " + "\n  ".join(left), file=sys.stderr)
 
     def __enter__(self) -> "Engines":
         return self.start()
