@@ -1,0 +1,1 @@
+"""pyrunc's runtime-agnostic OCI conformance tests and the shared test fixtures."""

@@ -33,7 +33,7 @@ from .bundle import CGROUP_PARENT, add_bind_mount, make_bundle
 RUNTIME_ENV = "OCI_RUNTIME"
 DEFAULT_RUNTIME = "pyrunc"
 # Upper bound for one runtime command; a hang fails the test instead of the whole run.
-COMMAND_TIMEOUT = float(os.environ.get("OCI_RUNTIME_TIMEOUT", "30"))
+COMMAND_TIMEOUT = float(os.environ.get("OCI_RUNTIME_TIMEOUT", "10"))
 # Upper bound when waiting for a container to reach a state (never a timing assertion).
 WAIT_TIMEOUT = 20.0
 SHARE_DEST = "/share"

@@ -198,13 +198,14 @@ def _unescape(field: str) -> str:
 
 
 def find_mounts(prefixes: list[str]) -> list[str]:
-    """Mount points in this mount namespace at or under any of `prefixes`, deepest first."""
+    """Mount points in this mount namespace whose path contains any of `prefixes`, deepest
+    first (a substring match: also catches a temp dir mounted somewhere under another)."""
     found = []
     for line in _read("/proc/self/mountinfo").splitlines():
         fields = line.split()
         if len(fields) > 4:
             mnt = _unescape(fields[4])
-            if any(mnt == p or mnt.startswith(p.rstrip("/") + "/") for p in prefixes):
+            if any(p in mnt for p in prefixes):
                 found.append(mnt)
     return sorted(set(found), key=len, reverse=True)
 
