@@ -1,0 +1,180 @@
+"""Cgroup manager basics with real processes: resolve, create, add, pids, signal, freeze, destroy."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from cgroup_helpers import TestParent, leftovers, proc_cgroup, wait_for  # noqa: E402
+
+from pyrunc.cgroups import Cgroup, clean_path, read_proc_cgroup  # noqa: E402
+from pyrunc.errors import PyruncError  # noqa: E402
+
+
+@pytest.fixture
+def parent():
+    tp = TestParent()
+    try:
+        yield tp
+    finally:
+        tp.cleanup()
+    assert leftovers(tp.prefix) == []
+
+
+def test_clean_path_like_runc():
+    assert clean_path("") == ""
+    assert clean_path("/a/../../b/./c/") == "/b/c"
+    assert clean_path("../../x") == "x"
+    assert clean_path("a//b/..") == "a"
+
+
+def test_resolve_absolute_relative_absent():
+    own = read_proc_cgroup()
+    ab = Cgroup.resolve("/x/../abs/y", "id1")
+    for key, p in ab.paths.items():
+        assert p.endswith("/abs/y"), (key, p)
+        assert p.startswith("/sys/fs/cgroup/") or "/" in p
+    rel = Cgroup.resolve("rel/../../y", "id1")
+    absent = Cgroup.resolve(None, "id1")
+    for key in rel.paths:
+        base = own[key].rstrip("/")
+        if ab.mode == "v2":
+            base = base.rsplit("/", 1)[0]
+        assert rel.paths[key].endswith(base + "/y"), (key, rel.paths[key])
+        assert absent.paths[key].endswith(base + "/id1"), (key, absent.paths[key])
+    # every mounted hierarchy with a /proc/self/cgroup line is used
+    assert set(ab.paths) <= set(own)
+    if "" in own:
+        assert "" in ab.paths
+    assert ab.mode in ("v1", "v2", "hybrid")
+
+
+def test_json_round_trip():
+    cg = Cgroup.resolve("/pyrunc-json/x", "id")
+    back = Cgroup.from_json(cg.to_json())
+    assert back.mode == cg.mode and back.paths == cg.paths
+    from pyrunc import jsonio
+    assert Cgroup.from_json(jsonio.loads(jsonio.dumps(cg.to_json()))).paths == cg.paths
+
+
+def test_create_add_pids_destroy(parent):
+    cg = parent.child("c1")
+    cg.create()
+    for p in cg.paths.values():
+        assert os.path.isdir(p)
+    proc = parent.spawn("sleep", "1000")
+    cg.add(proc.pid)
+    seen = proc_cgroup(proc.pid)
+    for key in cg.paths:
+        assert seen[key] == parent.prefix + "/c1", (key, seen[key])
+    assert cg.pids() == [proc.pid]
+    cg.destroy()
+    assert proc.wait() == -signal.SIGKILL
+    assert leftovers(parent.prefix + "/c1") == []
+    cg.destroy()  # idempotent once gone
+
+
+def test_cpuset_inherited_from_parent(parent):
+    cg = parent.child("cs")
+    cg.create()
+    p = cg.path("cpuset")
+    if p is None or cg.mode == "v2":
+        pytest.skip("no v1 cpuset hierarchy")
+    root = p[: p.index(parent.prefix)]
+    for f in ("cpuset.cpus", "cpuset.mems"):
+        with open(f"{p}/{f}") as a, open(f"{root}/{f}") as b:
+            assert a.read().strip() == b.read().strip() != ""
+
+
+def test_destroy_kills_forked_descendants_and_subcgroups(parent):
+    cg = parent.child("tree")
+    cg.create()
+    # the shell forks two sleepers, reports their pids on stdout, then waits
+    proc = parent.spawn("sh", "-c", "sleep 1000 & a=$!; sleep 1000 & echo $a $!; exec >&-; wait",
+                        stdout=subprocess.PIPE, env={"PATH": os.environ["PATH"]},
+                        preexec_fn=lambda: cg.add(os.getpid()))
+    kids = [int(x) for x in proc.stdout.readline().split()]
+    proc.stdout.close()
+    # a nested cgroup made by the container itself is removed too
+    sub = cg.paths[next(iter(cg.paths))] + "/inner"
+    os.mkdir(sub)
+    assert set(cg.pids()) == {proc.pid, *kids}
+    cg.destroy()
+    proc.wait()
+    for k in kids:
+        wait_for(lambda: not os.path.exists(f"/proc/{k}") or _state(k) == "Z", what="kid gone")
+    assert leftovers(parent.prefix + "/tree") == []
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return "gone"
+
+
+def test_signal_all(parent):
+    cg = parent.child("sig")
+    cg.create()
+    procs = [parent.spawn("sleep", "1000") for _ in range(3)]
+    for p in procs:
+        cg.add(p.pid)
+    assert cg.pids() == sorted(p.pid for p in procs)
+    cg.signal_all(signal.SIGTERM)
+    for p in procs:
+        assert p.wait() == -signal.SIGTERM
+    assert cg.pids() == []
+    assert not cg.frozen()
+
+
+def _utime(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[11])
+
+
+def test_freeze_stops_busy_loop(parent):
+    cg = parent.child("frz")
+    cg.create()
+    proc = parent.spawn(sys.executable, "-c", "while True: pass")
+    cg.add(proc.pid)
+    assert not cg.frozen()
+    cg.freeze()
+    assert cg.frozen()
+    before = _utime(proc.pid)
+    time.sleep(0.3)
+    assert _utime(proc.pid) == before  # no progress at all while frozen
+    # signals other than KILL keep a paused container paused
+    cg.signal_all(signal.SIGCONT)
+    assert cg.frozen()
+    cg.thaw()
+    assert not cg.frozen()
+    wait_for(lambda: _utime(proc.pid) > before, what="busy loop to run again")
+    cg.freeze()
+    cg.destroy()  # destroy works on a frozen cgroup
+    assert proc.wait() == -signal.SIGKILL
+    assert leftovers(parent.prefix + "/frz") == []
+
+
+def test_add_missing_cgroup_is_clear_error(parent):
+    cg = parent.child("never")
+    with pytest.raises(PyruncError, match="cannot add pid"):
+        cg.add(os.getpid())
+
+
+def test_never_touches_own_cgroup(parent):
+    own_before = read_proc_cgroup()
+    cg = parent.child("own")
+    cg.create()
+    proc = parent.spawn("sleep", "1000")
+    cg.add(proc.pid)
+    cg.destroy()
+    proc.wait()
+    assert read_proc_cgroup() == own_before
+    assert os.getpid() not in cg.pids()
