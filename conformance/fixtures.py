@@ -45,6 +45,10 @@ class RuntimeError_(AssertionError):
     """A runtime command that a test expected to succeed failed."""
 
 
+class CommandTimeout(AssertionError):
+    """A runtime command did not finish within its timeout (it was killed)."""
+
+
 class Gate:
     """A FIFO shared with a container: the container blocks reading it until `open()`."""
 
@@ -149,7 +153,8 @@ class Runtime:
                     stdin=subprocess.DEVNULL if input is None else None, input=input,
                     timeout=timeout or COMMAND_TIMEOUT)
             except subprocess.TimeoutExpired:
-                pytest.fail(f"{' '.join(argv)} did not finish in {timeout or COMMAND_TIMEOUT}s")
+                raise CommandTimeout(
+                    f"{' '.join(argv)} did not finish in {timeout or COMMAND_TIMEOUT}s") from None
             out.seek(0)
             err.seek(0)
             result = subprocess.CompletedProcess(
@@ -263,11 +268,13 @@ class Runtime:
         """Force-delete this test's containers, remove anything left, return what was left."""
         problems: list[str] = []
         for cid in self.ids:
-            self("state", cid, timeout=10)  # records the pid, if any, for the process check
-        for cid in self.ids:
-            r = self("delete", "--force", cid, timeout=30)
-            if r.returncode == 0 and self("state", cid, timeout=10).returncode == 0:
-                problems.append(f"container {cid} still known after delete --force")
+            try:
+                self("state", cid)  # records the pid, if any, for the process check
+                r = self("delete", "--force", cid)
+                if r.returncode == 0 and self("state", cid).returncode == 0:
+                    problems.append(f"container {cid} still known after delete --force")
+            except CommandTimeout as e:
+                problems.append(str(e))
         for p in self.popens:
             if p.poll() is None:
                 problems.append(f"background {' '.join(map(str, p.args))} still running")

@@ -6,6 +6,8 @@ import os
 import shutil
 import subprocess
 
+import pytest
+
 from conformance import leftovers
 from conformance.bundle import CGROUP_PARENT, default_config, make_bundle, make_rootfs
 from conformance.fixtures import Runtime
@@ -65,6 +67,9 @@ def test_leftover_check_finds_and_removes_everything(runtime, state_root, tmp_pa
     r = Runtime(runtime, state_root, work)
     cid = r.create(r.bundle(["sleep", "1000"]))
     pid = r.state(cid)["pid"]
+    if not (state_root / cid).is_dir():
+        r.cleanup()
+        pytest.skip("the runtime keeps no <root>/<id> directory to remove")
     shutil.rmtree(state_root / cid)  # the runtime now knows nothing of the container
     (state_root / f"{r.token}-stray").mkdir()
     mnt = work / "mnt"
