@@ -1,0 +1,109 @@
+"""linux.seccomp end to end: real containers (busybox) under the runtime under test.
+
+The runtime is $OCI_RUNTIME (the conformance fixtures' default: pyrunc).  Skipped while pyrunc is
+not installed and no other runtime is named; `OCI_RUNTIME=/usr/sbin/runc` runs the same checks
+against runc, which is how these expectations were confirmed.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import sys
+
+import pytest
+
+from conformance.fixtures import rt, runtime, state_root  # noqa: F401 (pytest fixtures)
+
+sys.path.insert(0, os.path.dirname(__file__))
+import seccomp_helpers as h  # noqa: E402
+
+pytestmark = pytest.mark.skipif(
+    not os.environ.get("OCI_RUNTIME") and not os.path.exists("/usr/local/bin/pyrunc"),
+    reason="pyrunc is not installed (make install) and OCI_RUNTIME is not set")
+
+EDQUOT = "Disk quota exceeded"  # strerror(122): an errno nothing here fails with by itself
+
+
+def with_seccomp(profile: dict, **process):
+    def edit(cfg):
+        cfg["linux"]["seccomp"] = profile
+        cfg["process"].update(process)
+    return edit
+
+
+def allow_but(*rules: dict, **extra) -> dict:
+    return {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": list(rules), **extra}
+
+
+@pytest.mark.parametrize("nnp", [True, False])
+def test_errno_rule(rt, nnp):
+    prof = allow_but({"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO",
+                      "errnoRet": errno.EDQUOT})
+    out = rt.script_output("mkdir /tmp/d; echo rc=$?; [ -d /tmp/d ] || echo absent",
+                           with_seccomp(prof, noNewPrivileges=nnp))
+    assert EDQUOT in out and "rc=1" in out and "absent" in out, out
+
+
+def test_argument_filter_blocks_one_value_only(rt):
+    prof = allow_but({"names": ["kill"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.EDQUOT,
+                      "args": [{"index": 1, "value": signal.SIGUSR1, "op": "SCMP_CMP_EQ"}]})
+    out = rt.script_output("trap 'echo got-usr2' USR2; kill -USR1 $$; echo usr1=$?; "
+                           "kill -USR2 $$; echo usr2=$?", with_seccomp(prof))
+    assert EDQUOT in out and "usr1=1" in out, out
+    assert "got-usr2" in out and "usr2=0" in out, out
+
+
+@pytest.mark.parametrize("action", ["SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS"])
+def test_kill_action_ends_the_container_with_sigsys(rt, action):
+    prof = allow_but({"names": ["mkdir", "mkdirat"], "action": action})
+    b = rt.bundle(["mkdir", "/tmp/d"], with_seccomp(prof))
+    r = rt("run", "--bundle", b, rt.new_id(), timeout=30)
+    assert r.returncode == 128 + signal.SIGSYS, (r.returncode, r.stderr)
+
+
+def test_podman_default_profile(rt):
+    out = rt.script_output(
+        "grep '^Seccomp:' /proc/self/status; ls / >/dev/null && echo ls-ok; "
+        "swapoff /nonexistent; echo swapoff=$?",
+        with_seccomp(h.podman_profile()))
+    assert "Seccomp:\t2" in out and "ls-ok" in out, out
+    assert "Operation not permitted" in out and "swapoff=1" in out, out
+
+
+def test_flags_are_accepted(rt):
+    if os.path.basename(rt.path) == "runc":
+        pytest.skip("runc 1.1 refuses every seccomp flag")
+    prof = allow_but({"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO",
+                      "errnoRet": errno.EDQUOT},
+                     flags=["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"])
+    out = rt.script_output("mkdir /tmp/d; echo rc=$?", with_seccomp(prof))
+    assert EDQUOT in out, out
+
+
+def test_invalid_profile_fails_create(rt):
+    prof = allow_but({"names": ["mkdir"], "action": "SCMP_ACT_FROBNICATE"})
+    b = rt.bundle(["true"], with_seccomp(prof))
+    r = rt("create", "--bundle", b, rt.new_id())
+    assert r.returncode != 0
+
+
+def test_notify_reaches_the_agent(rt, tmp_path):
+    sock = str(tmp_path / "agent.sock")
+
+    def answer(notif):
+        return 0, -errno.EDQUOT, 0
+
+    prof = allow_but({"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"},
+                     listenerPath=sock, listenerMetadata="pyrunc-test")
+    agent = h.NotifyAgent(sock, answer)
+    try:
+        out = rt.script_output("mkdir /tmp/d; echo rc=$?", with_seccomp(prof))
+    finally:
+        agent.close()
+    assert EDQUOT in out and "rc=1" in out, out
+    st = agent.state
+    assert st is not None and st["fds"] == ["seccompFd"] and st["metadata"] == "pyrunc-test"
+    assert st["state"]["status"] == "creating" and st["pid"] == st["state"]["pid"]
+    assert st["state"]["id"].startswith(rt.token)
+    assert len(agent.notifs) >= 1
