@@ -41,7 +41,7 @@ SHARE_DEST = "/share"
 __all__ = ["runtime", "state_root", "rt", "container_id"]
 
 
-class RuntimeError_(AssertionError):
+class CommandFailed(AssertionError):
     """A runtime command that a test expected to succeed failed."""
 
 
@@ -177,7 +177,7 @@ class Runtime:
         """Run a command that must succeed; raise with its output otherwise."""
         r = self(*args, **kw)
         if r.returncode != 0:
-            raise RuntimeError_(
+            raise CommandFailed(
                 f"{' '.join(r.args)} exited {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}")
         return r
 

@@ -5,14 +5,16 @@ import time
 
 from conformance import leftovers
 
-# sh as the container's PID 1 ignores signals it has no handler for, so the program traps
-# the signal, reports it in /share and exits.
+
 def trap_script(sig: str) -> str:
+    """A program that reports `sig` in /share/got and exits when it gets it. (As PID 1 of
+    its pid namespace, sh would ignore a signal it has no handler for.)"""
     return (f"trap 'echo {sig} > /share/got; exit 0' {sig}; echo ready > /share/ready; "
             "while true; do sleep 0.05; done")
 
 
 def wait_file(path, timeout: float = 20.0) -> str:
+    """Wait until `path` exists and is not empty; return its text."""
     deadline = time.monotonic() + timeout
     while not path.exists() or not path.read_text():
         assert time.monotonic() < deadline, f"{path} never appeared"
