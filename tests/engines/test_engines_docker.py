@@ -105,9 +105,19 @@ def test_exit_by_signal(docker, name):
 
 
 def test_command_not_found(docker):
+    # dockerd maps the runtime's error text to the exit code: "no such file or directory" or
+    # "executable file not found" -> 127, "permission denied" -> 126.
     r = docker.docker("run", "--rm", IMG, "/no/such/binary", check=False)
     assert r.returncode == 127
     assert "no such file or directory" in r.stderr.lower()
+    r = docker.docker("run", "--rm", IMG, "nosuchcommand", check=False)
+    assert r.returncode == 127, r.stderr
+
+
+def test_command_not_executable(docker):
+    r = docker.docker("run", "--rm", IMG, "/etc/passwd", check=False)
+    assert r.returncode == 126
+    assert "permission denied" in r.stderr.lower()
 
 
 def test_run_detached_and_logs(docker, name):
