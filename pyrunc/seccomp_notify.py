@@ -8,12 +8,33 @@ error of the operation.  This runs during create, so it uses the builtin ``_sock
 """
 from __future__ import annotations
 
+import os
 import sys
 
 import _socket
 
 from pyrunc import OCI_VERSION, jsonio
 from pyrunc.errors import PyruncError
+
+
+def fetch_listener_fd(pid: int, remote_fd: int) -> int:
+    """Duplicate the listener fd ``remote_fd`` of process ``pid`` (the init that loaded the
+    filter and reported the fd's number) into this process, close-on-exec (pidfd_getfd(2),
+    Linux 5.6).  The init must keep that fd open until this returns."""
+    from pyrunc._native import lib  # cffi: only containers with SCMP_ACT_NOTIFY pay for it
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError as e:
+        raise PyruncError(f"seccomp: cannot reach the container process {pid}: "
+                          f"{e.strerror}") from None
+    try:
+        fd = lib.pyrunc_pidfd_getfd(pidfd, remote_fd)
+    finally:
+        os.close(pidfd)
+    if fd < 0:
+        raise PyruncError(f"seccomp: cannot take the listener fd {remote_fd} of process {pid}: "
+                          f"{os.strerror(-fd)}")
+    return fd
 
 
 def process_state(pid: int, state: dict, metadata: str | None) -> dict:

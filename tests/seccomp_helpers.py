@@ -64,50 +64,68 @@ class ChildResult:
         return f"ChildResult(signal={self.signal}, exit={self.exit_code}, value={self.value!r})"
 
 
-def run_filtered(program, body, flags: int | None = None) -> ChildResult:
-    """Fork; the child loads ``program`` and returns ``body(listener_fd_or_0)`` to us.
+class FilteredChild:
+    """A forked child that loaded a program and runs ``body(listener_fd_or_0)``.
 
     The result travels through shared memory, so the child needs no syscall to report it (the
-    filter under test may forbid write).  The child is killed if it outlives CHILD_DEADLINE.
+    filter under test may forbid write).  ``shm`` (bytes 0..1M) is also free for a test's own
+    hand-shakes past RESULT_AT.  ``wait()`` kills the child if it outlives CHILD_DEADLINE.
     """
-    shm = mmap.mmap(-1, 1 << 20)
-    bpf = program.bpf
-    load_flags = program.flags if flags is None else flags
-    pid = os.fork()
-    if pid == 0:  # the child: never return into pytest
-        code = 0
+
+    RESULT_AT = 4096
+
+    def __init__(self, program, body, flags: int | None = None) -> None:
+        self.shm = mmap.mmap(-1, 1 << 20)
+        bpf = program.bpf
+        load_flags = program.flags if flags is None else flags
+        self.pid = os.fork()
+        if self.pid == 0:  # the child: never return into pytest
+            code = 0
+            try:
+                rc = lib.pyrunc_seccomp_load(load_flags, bpf, len(bpf))
+                value = {"load_error": -rc} if rc < 0 else body(rc)
+            except BaseException:
+                value = {"exception": traceback.format_exc()}
+                code = 70
+            data = json.dumps(value).encode()
+            at = self.RESULT_AT
+            self.shm[at + 8:at + 8 + len(data)] = data
+            self.shm[at:at + 8] = len(data).to_bytes(8, "little")
+            os._exit(code)
+
+    def wait(self) -> ChildResult:
+        pid = self.pid
         try:
-            rc = lib.pyrunc_seccomp_load(load_flags, bpf, len(bpf))
-            value = {"load_error": -rc} if rc < 0 else body(rc)
+            deadline = time.monotonic() + CHILD_DEADLINE
+            while True:
+                got, status = os.waitpid(pid, os.WNOHANG)
+                if got == pid:
+                    break
+                if time.monotonic() > deadline:
+                    os.kill(pid, signal.SIGKILL)
+                    _, status = os.waitpid(pid, 0)
+                    break
+                time.sleep(0.005)
         except BaseException:
-            value = {"exception": traceback.format_exc()}
-            code = 70
-        data = json.dumps(value).encode()
-        shm[:8] = len(data).to_bytes(8, "little")
-        shm[8:8 + len(data)] = data
-        os._exit(code)
-    try:
-        deadline = time.monotonic() + CHILD_DEADLINE
-        while True:
-            got, status = os.waitpid(pid, os.WNOHANG)
-            if got == pid:
-                break
-            if time.monotonic() > deadline:
-                os.kill(pid, signal.SIGKILL)
-                _, status = os.waitpid(pid, 0)
-                break
-            time.sleep(0.005)
-    except BaseException:
+            self.kill()
+            raise
+        at = self.RESULT_AT
+        n = int.from_bytes(self.shm[at:at + 8], "little")
+        value = json.loads(self.shm[at + 8:at + 8 + n]) if n else None
+        self.shm.close()
+        return ChildResult(status, value)
+
+    def kill(self) -> None:
         try:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        except ChildProcessError:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        except (ProcessLookupError, ChildProcessError):
             pass
-        raise
-    n = int.from_bytes(shm[:8], "little")
-    value = json.loads(shm[8:8 + n]) if n else None
-    shm.close()
-    return ChildResult(status, value)
+
+
+def run_filtered(program, body, flags: int | None = None) -> ChildResult:
+    """Fork; the child loads ``program`` and returns ``body(listener_fd_or_0)`` to us."""
+    return FilteredChild(program, body, flags).wait()
 
 
 def podman_profile(caps: list[str] | None = None) -> dict:
@@ -186,6 +204,7 @@ class NotifyAgent:
         self.fds: list[int] = []
         self.notifs: list[dict] = []
         self.error: BaseException | None = None
+        self.closing = False
         self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.srv.bind(sock_path)
         self.srv.listen(1)
@@ -194,7 +213,12 @@ class NotifyAgent:
 
     def _run(self) -> None:
         try:
-            conn, _ = self.srv.accept()
+            try:
+                conn, _ = self.srv.accept()
+            except OSError:
+                if self.closing:
+                    return  # nobody came: the test says why
+                raise
             with conn:
                 data = b""
                 while True:
@@ -231,6 +255,11 @@ class NotifyAgent:
             self.error = e
 
     def close(self) -> None:
+        self.closing = True
+        try:  # wakes an accept() that never got its connection
+            self.srv.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.srv.close()
         self.thread.join(CHILD_DEADLINE)
         for fd in self.fds:
@@ -244,3 +273,29 @@ class NotifyAgent:
             pass
         if self.error is not None:
             raise self.error
+
+
+# --- other ABIs of this x86-64 kernel --------------------------------------------------------
+
+X32_SYSCALL_BIT = 0x40000000
+I386_GETPPID = 64
+_i386_code: mmap.mmap | None = None
+
+
+def raw_syscall(number: int, *args: int) -> tuple[int, int]:
+    """syscall(2) with a raw number (e.g. an x32 one): (return value, errno or 0)."""
+    ctypes.set_errno(0)
+    ret = _syscall(ctypes.c_long(number), *(ctypes.c_ulong(a) for a in args))
+    return ret, (ctypes.get_errno() if ret == -1 else 0)
+
+
+def i386_syscall(number: int) -> int:
+    """An argument-less i386 syscall through int 0x80 (the kernel's compat entry): its raw
+    return value (-errno on failure).  Without IA32 emulation the process dies of SIGSEGV."""
+    global _i386_code
+    if _i386_code is None:
+        _i386_code = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+    code = b"\xb8" + number.to_bytes(4, "little") + b"\xcd\x80\xc3"  # mov eax,N; int 0x80; ret
+    _i386_code[:len(code)] = code
+    addr = ctypes.addressof(ctypes.c_char.from_buffer(_i386_code))
+    return ctypes.CFUNCTYPE(ctypes.c_int)(addr)()

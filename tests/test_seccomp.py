@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import errno
 import json
+import mmap
 import os
 import signal
 import subprocess
@@ -18,7 +19,7 @@ from pyrunc import seccomp, seccomp_compile
 from pyrunc._native import lib
 from pyrunc.errors import ConfigError, PyruncError
 from pyrunc.seccomp import compile_seccomp
-from pyrunc.seccomp_notify import send_listener_fd
+from pyrunc.seccomp_notify import fetch_listener_fd, send_listener_fd
 
 sys.path.insert(0, os.path.dirname(__file__))
 import seccomp_helpers as h  # noqa: E402
@@ -173,6 +174,33 @@ def test_trace_log_and_allow():
     deny["syscalls"].append({"names": ["getppid"], "action": "SCMP_ACT_ALLOW"})
     res = h.run_filtered(compiled(deny), lambda _fd: h.sys_call("getppid"))
     assert res.value == [os.getpid(), 0]
+
+
+# --- architectures ---------------------------------------------------------------------------
+
+def test_architectures_cover_the_compat_abis():
+    """i386 (int 0x80) and x32 (syscall number | 1<<30) syscalls of an x86-64 process are
+    filtered by the rules when their architectures are listed, and killed (libseccomp's
+    bad-architecture action) when they are not."""
+    if os.uname().machine != "x86_64":
+        pytest.skip("x86-64 only")
+    arches = ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
+    plain = h.run_filtered(compiled(allow_but(architectures=arches)),
+                           lambda _fd: h.i386_syscall(h.I386_GETPPID))
+    if plain.value != os.getpid():
+        pytest.skip(f"no IA32 emulation in this kernel: {plain}")
+    rule = {"names": ["getppid"], "action": "SCMP_ACT_ERRNO", "errnoRet": MARK}
+    x32_getppid = h.X32_SYSCALL_BIT | h.nr("getppid")
+    every = compiled(allow_but(rule, architectures=arches))
+    res = h.run_filtered(every, lambda _fd: [h.sys_call("getppid"),
+                                             h.i386_syscall(h.I386_GETPPID),
+                                             h.raw_syscall(x32_getppid)])
+    assert res.value == [[-1, MARK], -MARK, [-1, MARK]], res
+    native = compiled(allow_but(rule))
+    assert h.run_filtered(native, lambda _fd: h.sys_call("getppid")).value == [-1, MARK]
+    for call in (lambda _fd: h.i386_syscall(h.I386_GETPPID),
+                 lambda _fd: h.raw_syscall(x32_getppid)):
+        assert h.run_filtered(native, call).signal == signal.SIGSYS
 
 
 # --- argument filters ------------------------------------------------------------------------
@@ -359,6 +387,51 @@ def test_notify_with_an_agent_that_answers(tmp_path):
     assert st["state"]["id"] == "c1" and st["state"]["pid"] == v["pid"]
     assert st["state"]["annotations"] == {"k": "v"} and len(agent.fds) == 1
     assert prog.flags & seccomp_compile.FLAG_NEW_LISTENER
+
+
+def test_notify_fd_taken_by_the_runtime(tmp_path):
+    """The production flow: the init loads the filter and reports the fd's number; the runtime
+    takes the fd with pidfd_getfd, sends it to listenerPath, and only then lets the init go."""
+    sock = str(tmp_path / "agent.sock")
+    prog = compiled(_notify_profile(sock))
+    agent = h.NotifyAgent(sock, _agent_answers)
+    go_r, go_w = os.pipe()
+    shm = mmap.mmap(-1, 4096)  # the child reports the fd's number here
+
+    def body(listener_fd):
+        shm[:8] = (listener_fd + 1).to_bytes(8, "little")
+        os.read(go_r, 1)  # keep the fd open until the runtime has it
+        os.close(listener_fd)
+        return {"getppid": h.sys_call("getppid"), "getsid": h.sys_call("getsid", 0)}
+
+    child = h.FilteredChild(prog, body)
+    try:
+        while not int.from_bytes(shm[:8], "little"):
+            time.sleep(0.001)
+            assert os.waitpid(child.pid, os.WNOHANG) == (0, 0), "the child died early"
+        remote = int.from_bytes(shm[:8], "little") - 1
+        fd = fetch_listener_fd(child.pid, remote)
+        try:
+            state = {"ociVersion": "1.0.2", "id": "c2", "status": "creating",
+                     "pid": child.pid, "bundle": "/b"}
+            send_listener_fd(prog.listener_path, fd, state, prog.listener_metadata)
+        finally:
+            os.close(fd)
+        os.write(go_w, b"x")
+        res = child.wait()
+    finally:
+        child.kill()
+        os.close(go_r)
+        os.close(go_w)
+        agent.close()
+    assert res.exit_code == 0, res
+    assert res.value == {"getppid": [4242, 0], "getsid": [-1, errno.EACCES]}
+    assert agent.state["pid"] == child.pid and agent.state["state"]["id"] == "c2"
+
+
+def test_fetch_listener_fd_errors():
+    with pytest.raises(PyruncError, match="cannot take the listener fd"):
+        fetch_listener_fd(os.getpid(), 1000000)
 
 
 def test_notify_with_wait_killable_recv_and_tsync(tmp_path):

@@ -22,6 +22,9 @@ pytestmark = pytest.mark.skipif(
     not os.environ.get("OCI_RUNTIME") and not os.path.exists("/usr/local/bin/pyrunc"),
     reason="pyrunc is not installed (make install) and OCI_RUNTIME is not set")
 
+# Until pyrunc.container passes the init's listener fd to pyrunc.seccomp_notify.send_listener_fd
+# (its _send_seccomp_listener is a stub); the lead removes this when that is wired.
+NOTIFY_PENDING = True
 EDQUOT = "Disk quota exceeded"  # strerror(122): an errno nothing here fails with by itself
 
 
@@ -88,7 +91,11 @@ def test_invalid_profile_fails_create(rt):
     assert r.returncode != 0
 
 
-def test_notify_reaches_the_agent(rt, tmp_path):
+@pytest.mark.parametrize("nnp", [True, False])
+def test_notify_reaches_the_agent(rt, tmp_path, nnp, request):
+    if os.path.basename(rt.path) == "pyrunc" and NOTIFY_PENDING:
+        request.applymarker(pytest.mark.xfail(
+            reason="pyrunc does not hand the listener fd to the agent yet", strict=False))
     sock = str(tmp_path / "agent.sock")
 
     def answer(notif):
@@ -98,7 +105,8 @@ def test_notify_reaches_the_agent(rt, tmp_path):
                      listenerPath=sock, listenerMetadata="pyrunc-test")
     agent = h.NotifyAgent(sock, answer)
     try:
-        out = rt.script_output("mkdir /tmp/d; echo rc=$?", with_seccomp(prof))
+        out = rt.script_output("mkdir /tmp/d; echo rc=$?",
+                               with_seccomp(prof, noNewPrivileges=nnp))
     finally:
         agent.close()
     assert EDQUOT in out and "rc=1" in out, out

@@ -17,6 +17,9 @@
 #ifndef SECCOMP_FILTER_FLAG_TSYNC_ESRCH
 #define SECCOMP_FILTER_FLAG_TSYNC_ESRCH (1UL << 4)
 #endif
+#ifndef __NR_pidfd_getfd
+#define __NR_pidfd_getfd 438
+#endif
 #ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
 #define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
 #endif
@@ -115,4 +118,13 @@ int pyrunc_seccomp_load(unsigned int flags, const void *bpf, size_t len)
     if (rc < 0)
         return -errno;
     return (int)rc;
+}
+
+/* Duplicate fd `targetfd` of the process behind `pidfd` into ours (close-on-exec): how the
+ * runtime takes the listener fd the init reported.  Returns the new fd or a negative errno. */
+int pyrunc_pidfd_getfd(int pidfd, int targetfd)
+{
+    long fd = syscall(__NR_pidfd_getfd, pidfd, targetfd, 0);
+
+    return fd < 0 ? -errno : (int)fd;
 }
