@@ -19,7 +19,9 @@ import atexit
 import glob
 import json
 import os
+import pty
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -626,10 +628,10 @@ class Engines:
             raise HarnessError(f"ctr images import: {r.stderr.decode()}")
 
     # clients
-    def docker(self, *args: str, check: bool = True, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
+    def docker(self, *args: str, check: bool = True, timeout: float = 60, **kw) -> subprocess.CompletedProcess:
         return self._client([DOCKER, *args], check, timeout, **kw)
 
-    def ctr(self, *args: str, check: bool = True, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
+    def ctr(self, *args: str, check: bool = True, timeout: float = 60, **kw) -> subprocess.CompletedProcess:
         return self._client([CTR, "--address", self.containerd_sock, "-n", CTR_NAMESPACE, *args],
                             check, timeout, **kw)
 
@@ -722,6 +724,41 @@ def recover_stale() -> list[str]:
         problems += restore_host(root, state["before"])
         problems += verify_host(root, state["before"])
     return problems
+
+
+def run_in_pty(argv: list[str], env: dict, steps: list[tuple[bytes, bytes]], timeout: float = 60) -> tuple[int, bytes]:
+    """Run argv with a pty as its stdin/stdout/stderr (as a terminal user would). For each
+    (wait_for, send) step, wait until wait_for appeared in the output, then type send."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
+    os.close(slave)
+    out = b""
+    deadline = time.monotonic() + timeout
+    pending = list(steps)
+    try:
+        while time.monotonic() < deadline:
+            if pending and pending[0][0] in out:
+                os.write(master, pending.pop(0)[1])
+            r, _, _ = select.select([master], [], [], 0.2)
+            if r:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # EIO: the other side is closed
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            elif proc.poll() is not None:
+                break
+        else:
+            proc.kill()
+            raise AssertionError(f"{argv} timed out; output so far: {out!r}")
+        return proc.wait(timeout=30), out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
 
 
 def _cmdline(pid: int) -> list[str]:

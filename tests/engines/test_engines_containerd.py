@@ -9,7 +9,7 @@ import time
 import pytest
 
 import engine_harness as eh
-from test_engines_docker import run_in_pty
+from engine_harness import run_in_pty
 
 pytestmark = pytest.mark.engines
 IMG = "docker.io/" + eh.IMAGE

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
-import select
 import subprocess
 import tempfile
 import time
@@ -13,44 +11,10 @@ import time
 import pytest
 
 import engine_harness as eh
+from engine_harness import run_in_pty
 
 pytestmark = pytest.mark.engines
 IMG = eh.IMAGE
-
-
-def run_in_pty(argv: list[str], env: dict, steps: list[tuple[bytes, bytes]], timeout: float = 60) -> tuple[int, bytes]:
-    """Run argv with a pty as its stdin/stdout/stderr (as a terminal user would). For each
-    (wait_for, send) step, wait until wait_for appeared in the output, then type send."""
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
-    os.close(slave)
-    out = b""
-    deadline = time.monotonic() + timeout
-    pending = list(steps)
-    try:
-        while time.monotonic() < deadline:
-            if pending and pending[0][0] in out:
-                os.write(master, pending.pop(0)[1])
-            r, _, _ = select.select([master], [], [], 0.2)
-            if r:
-                try:
-                    chunk = os.read(master, 4096)
-                except OSError:  # EIO: the other side is closed
-                    break
-                if not chunk:
-                    break
-                out += chunk
-            elif proc.poll() is not None:
-                break
-        else:
-            proc.kill()
-            raise AssertionError(f"{argv} timed out; output so far: {out!r}")
-        return proc.wait(timeout=30), out
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(master)
 
 
 def cgroup_file(ctrl: str, cid: str, fname: str) -> str:
