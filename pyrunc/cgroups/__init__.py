@@ -451,6 +451,9 @@ def _mkdir_cpuset(mnt: str, p: str) -> None:
 def _enable_v2_controllers(mnt: str, p: str) -> None:
     """mkdir each level of a v2 path and enable, above the leaf, every controller on offer."""
     levels = [mnt.rstrip("/") or "/"] + _levels(mnt, p)
+    # Never change the cgroup we run in: it holds processes, so only the root could enable
+    # anything there, and the root's settings belong to the host.
+    own = _join(mnt, read_proc_cgroup().get("", "/"))
     for i, d in enumerate(levels):
         if i:
             try:
@@ -459,6 +462,8 @@ def _enable_v2_controllers(mnt: str, p: str) -> None:
                 pass
         if d == p:
             break
+        if d == own:
+            continue
         try:
             avail = _read(d + "/cgroup.controllers").split()
             on = set(_read(d + "/cgroup.subtree_control").split())
