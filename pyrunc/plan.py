@@ -16,6 +16,8 @@ with newline-terminated messages: ``P<pid>`` (host pid of the container process,
 stage right after CLONE), ``R`` (set-up done, sent by READY) and ``E<text>`` (a failure; the init
 exits non-zero).  An EOF with no ``E`` after the last expected message means the final execve
 succeeded (SYNCFD is close-on-exec in the container process).
+``H`` (sent by HOOK_STATE) means the mounts are done and the init now waits for the state
+record that pyrunc writes once its prestart and createRuntime hooks have run.
 
 Stages: every operation before CLONE runs in the first stage, in the caller's namespaces; CLONE
 creates the container process (a sibling of the first stage, so pyrunc is its parent) which runs
@@ -73,6 +75,11 @@ OPS: list[tuple[str, int, str, str]] = [
     ("PDEATHSIG", 40, "u", "prctl(PR_SET_PDEATHSIG, u)"),
     ("PERSONALITY", 41, "u", "personality(u)"),
     ("PROPAGATE", 43, "su", "mount(NULL, in-root s, NULL, u): a propagation change"),
+    ("HOOK_STATE", 70, "uu", "when u2 is 1 report H (pyrunc then runs its host hooks); read the "
+                             "next state record (u32 length, text) from fd u1 for HOOK"),
+    ("HOOK", 71, "uusS", "fork and execve hook S[0] with argv S[1:1+u2] and env S[1+u2:], the "
+                         "current state record on its stdin; kill it after u1 seconds (0: no "
+                         "timeout); its failure is fatal, reported as 's: ...'"),
 ]
 
 OP = {name: code for name, code, _, _ in OPS}

@@ -146,6 +146,8 @@ class Planner:
         self.no_pivot = no_pivot
         self.seccomp = seccomp  # a compiled program (pyrunc.seccomp.SeccompProgram) or None
         self.cgroup_mounts = cgroup_mounts  # callable(Mount) -> list of (host dir, name) binds
+        self.before_pivot = None  # callable(Plan): ops after the mounts, before pivot_root
+        self.after_start = None  # callable(Plan): ops after `start`, before the user's exec
         self.plan = Plan()
         ns = cfg.linux.namespaces
         self.userns = any(n.type == "user" for n in ns)
@@ -248,6 +250,8 @@ class Planner:
         p.add("MKDIRS", proc.cwd, 0o755)
         if proc.terminal and self.fds.console is not None:
             pass  # the console is set up after pivot_root, from the container's own devpts
+        if self.before_pivot is not None:
+            self.before_pivot(p)  # host hooks' sync point and createContainer hooks
         if self.no_pivot:
             p.add("MOVE_ROOT")
         else:
@@ -397,37 +401,51 @@ class Planner:
             p.add("PERSONALITY", table[dom])
 
     def _credentials(self, proc: Process, final: bool) -> None:
-        """Capabilities, user, seccomp and exec, in the order the kernel allows."""
-        p = self.plan
-        c = proc.capabilities
-        pc = "process.capabilities"
-        bounding = caps.mask(c["bounding"], f"{pc}.bounding")
-        eff = caps.mask(c["effective"], f"{pc}.effective")
-        perm = caps.mask(c["permitted"], f"{pc}.permitted")
-        inh = caps.mask(c["inheritable"], f"{pc}.inheritable")
-        amb = caps.mask(c["ambient"], f"{pc}.ambient")
-        # Ambient capabilities must be permitted and inheritable; runc drops the rest silently.
-        amb &= perm & inh
-        sc = self.seccomp
-        if sc is not None and not proc.no_new_privileges:
-            p.add("SECCOMP", sc.flags, sc.bpf)  # needs CAP_SYS_ADMIN: before the uid switch
-        p.add("CAP_BOUNDING", bounding)
-        u = proc.user
-        p.add("USER", u.uid, u.gid, 1, *[str(g) for g in u.additional_gids])
-        p.add("CAPS", eff, perm, inh, amb)
-        p.add("CHDIR", proc.cwd)
-        if u.umask is not None:
-            p.add("UMASK", u.umask)
-        else:
-            p.add("UMASK", 0o022)
-        if proc.no_new_privileges:
-            p.add("NO_NEW_PRIVS")
-        p.add("RESOLVE_EXEC", proc.args[0], env_path(proc.env))
-        p.add("PDEATHSIG", 0)
-        if final:
-            p.add("READY")
-            if self.fds.fifo is not None:
-                p.add("WAIT_FIFO", self.fds.fifo)
-        if sc is not None and proc.no_new_privileges:
-            p.add("SECCOMP", sc.flags, sc.bpf)  # last: as few syscalls as possible after it
-        p.add("EXEC", self.fds.preserve, len(proc.args), *proc.args, *proc.env)
+        """Capabilities, user, seccomp and exec (shared with exec: see add_credentials)."""
+        add_credentials(self.plan, proc, self.seccomp, self.fds.preserve,
+                        fifo=self.fds.fifo, ready=final, after_start=self.after_start)
+
+
+def add_credentials(p: Plan, proc: Process, seccomp: object | None, preserve: int,
+                    fifo: int | None = None, ready: bool = True,
+                    after_start: object | None = None) -> None:
+    """Capabilities, user, seccomp and exec, in the order the kernel allows.
+
+    Both `create` (Planner) and `exec` (pyrunc.exec) end their plans with this.  With ``ready``
+    the init reports R, then (``fifo``) waits for `start`; ``after_start(plan)`` adds what runs
+    between `start` and the user's exec (the startContainer hooks).
+    """
+    c = proc.capabilities
+    pc = "process.capabilities"
+    bounding = caps.mask(c["bounding"], f"{pc}.bounding")
+    eff = caps.mask(c["effective"], f"{pc}.effective")
+    perm = caps.mask(c["permitted"], f"{pc}.permitted")
+    inh = caps.mask(c["inheritable"], f"{pc}.inheritable")
+    amb = caps.mask(c["ambient"], f"{pc}.ambient")
+    # Ambient capabilities must be permitted and inheritable; runc drops the rest silently.
+    amb &= perm & inh
+    sc = seccomp
+    if sc is not None and not proc.no_new_privileges:
+        p.add("SECCOMP", sc.flags, sc.bpf)  # needs CAP_SYS_ADMIN: before the uid switch
+    p.add("CAP_BOUNDING", bounding)
+    u = proc.user
+    p.add("USER", u.uid, u.gid, 1, *[str(g) for g in u.additional_gids])
+    p.add("CAPS", eff, perm, inh, amb)
+    p.add("CHDIR", proc.cwd)
+    if u.umask is not None:
+        p.add("UMASK", u.umask)
+    else:
+        p.add("UMASK", 0o022)
+    if proc.no_new_privileges:
+        p.add("NO_NEW_PRIVS")
+    p.add("RESOLVE_EXEC", proc.args[0], env_path(proc.env))
+    p.add("PDEATHSIG", 0)
+    if ready:
+        p.add("READY")
+        if fifo is not None:
+            p.add("WAIT_FIFO", fifo)
+        if after_start is not None:
+            after_start(p)  # type: ignore[operator]
+    if sc is not None and proc.no_new_privileges:
+        p.add("SECCOMP", sc.flags, sc.bpf)  # last: as few syscalls as possible after it
+    p.add("EXEC", preserve, len(proc.args), *proc.args, *proc.env)

@@ -61,3 +61,7 @@ void op_resolve_exec(const char *name, const char *path);
 void op_wait_fifo(int fd);
 void op_exec(const struct plan_rec *r) __attribute__((noreturn));
 void op_console(int sock, int bind_console);
+
+/* hooks.c: createContainer and startContainer hooks, run inside the container */
+void op_hook_state(int fd, int report_ready);
+void op_hook(const struct plan_rec *r);

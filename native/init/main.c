@@ -227,6 +227,12 @@ int main(int argc, char **argv)
             if (prctl(PR_SET_PDEATHSIG, (unsigned long)arg_u64(r, 0), 0, 0, 0) < 0)
                 die_errno("set parent death signal");
             break;
+        case OP_HOOK_STATE:
+            op_hook_state((int)arg_u64(r, 0), (int)arg_u64(r, 1));
+            break;
+        case OP_HOOK:
+            op_hook(r);
+            break;
         case OP_PERSONALITY:
             if (personality((unsigned long)arg_u64(r, 0)) < 0)
                 die_errno("personality");

@@ -1,0 +1,323 @@
+"""`exec`: run another process in a running container, runc's flags and messages.
+
+Python never enters the container: it writes an exec plan in which the init's first stage joins
+every namespace of the container (from /proc/PID/ns, the user namespace first and the mount
+namespace last, so every path is opened through the host's /proc), then CLONEs with no new
+namespace so the process is born in the container's pid namespace, then switches credentials
+exactly as `create` does (planner.add_credentials).  The first stage is put into the container's
+cgroups before it gets its plan, so the process never runs outside them.
+
+The defaults are the container's own process (state.config["process"], kept by create), as in
+runc: a --process file replaces it whole; otherwise the command line overrides fields of it.
+"""
+from __future__ import annotations
+
+import os
+
+import _signal
+
+from pyrunc.args import Flag, UsageError, parse
+from pyrunc.errors import PyruncError
+
+SIGKILL = 9
+
+EXEC_FLAGS = [
+    Flag("console-socket", "str", "", "path to an AF_UNIX socket which will receive the master "
+         "end of the console's pseudoterminal"),
+    Flag("cwd", "str", "", "current working directory in the container"),
+    Flag("env,e", "list", None, "set environment variables"),
+    Flag("tty,t", help="allocate a pseudo-TTY"),
+    Flag("user,u", "str", "", "UID (format: <uid>[:<gid>])"),
+    Flag("additional-gids,g", "list", None, "additional gids"),
+    Flag("process,p", "str", "", "path to the process.json"),
+    Flag("detach,d", help="detach from the container's process"),
+    Flag("pid-file", "str", "", "specify the file to write the process id to"),
+    Flag("process-label", "str", "", "set the asm process label for the process commonly used "
+         "with selinux"),
+    Flag("apparmor", "str", "", "set the apparmor profile for the process"),
+    Flag("no-new-privs", help="set the no new privileges value for the process"),
+    Flag("cap,c", "list", None, "add a capability to the bounding set for the process"),
+    Flag("preserve-fds", "int", 0, "pass N additional file descriptors to the container "
+         "(stdio + $LISTEN_FDS + N in total)"),
+    Flag("cgroup", "list", None, "run the process in an (existing) sub-cgroup(s). Format is "
+         "[<controller>:]<cgroup>."),
+    Flag("ignore-paused", help="allow exec in a paused container"),
+    Flag("no-subreaper", help="disable the use of the subreaper used to reap reparented "
+         "processes"),
+]
+
+# state.config["namespaces"] type -> /proc/PID/ns name
+NS_FILES = {"user": "user", "cgroup": "cgroup", "ipc": "ipc", "uts": "uts", "network": "net",
+            "pid": "pid", "time": "time", "mount": "mnt"}
+NS_ORDER = ["user", "cgroup", "ipc", "uts", "network", "pid", "time", "mount"]
+
+
+def main(ctx, argv: list[str]) -> int:
+    o, pos = parse(argv, EXEC_FLAGS, stop_at_positional=True)
+    if not pos:
+        raise UsageError("exec: \"exec\" requires a minimum of 1 argument(s)")
+    cid, args = pos[0], pos[1:]
+    return exec_process(ctx.store(), cid, o, args)
+
+
+def build_process(base: dict, o: dict, args: list[str]) -> dict:
+    """The process dict to run: the --process file, or the container's process + the flags."""
+    from pyrunc import jsonio
+    if o.get("process"):
+        try:
+            with open(o["process"], "rb") as f:
+                p = jsonio.loads(f.read())
+        except OSError as e:
+            raise PyruncError(f"open {o['process']}: {e.strerror}") from None
+        except ValueError as e:
+            raise PyruncError(f"{o['process']}: invalid JSON: {e}") from None
+        if not isinstance(p, dict):
+            raise PyruncError(f"{o['process']}: must be a JSON object")
+        return p
+    if not args:
+        raise PyruncError("exec args cannot be empty")
+    p = jsonio.loads(jsonio.dumps(base))  # a deep copy
+    p["args"] = list(args)
+    p["terminal"] = bool(o.get("tty"))
+    p.pop("consoleSize", None)
+    if o.get("cwd"):
+        p["cwd"] = o["cwd"]
+    if o.get("env"):
+        p["env"] = merge_env(p.get("env") or [], o["env"])
+    if o.get("no-new-privs"):
+        p["noNewPrivileges"] = True
+    if o.get("apparmor"):
+        p["apparmorProfile"] = o["apparmor"]
+    if o.get("process-label"):
+        p["selinuxLabel"] = o["process-label"]
+    capset = p.setdefault("capabilities", {})
+    for c in o.get("cap") or []:
+        for key in ("bounding", "effective", "permitted"):
+            capset[key] = (capset.get(key) or []) + [c]
+        # runc: ambient only when the spec already gives inheritable capabilities.
+        if capset.get("inheritable") is not None:
+            capset["ambient"] = (capset.get("ambient") or []) + [c]
+    user = p.setdefault("user", {})
+    if o.get("user"):
+        uid, _, gid = o["user"].partition(":")
+        try:
+            user["uid"] = int(uid)
+            if gid:
+                user["gid"] = int(gid)
+        except ValueError:
+            raise PyruncError(f"parsing {o['user']} as <uid>[:<gid>]: not a number") from None
+    for g in o.get("additional-gids") or []:
+        try:
+            user.setdefault("additionalGids", []).append(int(g))
+        except ValueError:
+            raise UsageError(f"invalid value {g!r} for flag -additional-gids") from None
+    return p
+
+
+def merge_env(env: list[str], extra: list[str]) -> list[str]:
+    """runc appends -e values; a later value of a name replaces the earlier one in place."""
+    out = list(env)
+    index = {e.split("=", 1)[0]: i for i, e in enumerate(out)}
+    for e in extra:
+        name = e.split("=", 1)[0]
+        if name in index:
+            out[index[name]] = e
+        else:
+            index[name] = len(out)
+            out.append(e)
+    return out
+
+
+def namespaces_to_join(pid: int) -> list[tuple[int, str]]:
+    """(CLONE_NEW* flag, /proc path) of every namespace of ``pid`` that differs from ours."""
+    from pyrunc.planner import NS_FLAGS
+    out = []
+    for t in NS_ORDER:
+        name = NS_FILES[t]
+        path = f"/proc/{pid}/ns/{name}"
+        try:
+            theirs = os.stat(path)
+        except FileNotFoundError:
+            continue  # a kernel without this namespace type
+        mine = os.stat(f"/proc/self/ns/{name}")
+        if (theirs.st_dev, theirs.st_ino) != (mine.st_dev, mine.st_ino):
+            out.append((NS_FLAGS[t], path))
+    return out
+
+
+def exec_plan(pid: int, proc, seccomp, preserve: int, console: int | None):
+    """The init's plan for one exec'd process (see the module docstring)."""
+    from pyrunc.plan import Plan
+    from pyrunc.planner import add_credentials
+    p = Plan()
+    for flag, path in namespaces_to_join(pid):
+        p.add("SETNS", flag, path)
+    p.add("CLONE", 0)
+    p.add("PDEATHSIG", SIGKILL)
+    p.add("SETSID")
+    if console is not None:
+        p.add("ROOT", "/")
+        p.add("CONSOLE", console, 0)
+    for r in proc.rlimits:
+        p.add("RLIMIT", r.resource, r.soft, r.hard)
+    if proc.apparmor_profile:
+        raise PyruncError("apparmor profile: AppArmor is not enabled on this host")
+    if proc.selinux_label:
+        raise PyruncError("process label: SELinux is not enabled on this host")
+    add_credentials(p, proc, seccomp, preserve, fifo=None, ready=True)
+    return p
+
+
+def sub_cgroup(cg, specs: list[str]):
+    """The container's cgroup narrowed by --cgroup [<controller>:]<path> values (runc's rule:
+    a value without a controller applies to every hierarchy not named by another value)."""
+    from pyrunc.cgroups import Cgroup, clean_path
+    default = None
+    per: dict[str, str] = {}
+    for spec in specs:
+        ctrl, sep, path = spec.rpartition(":")
+        if not sep:
+            if default is not None:
+                raise PyruncError("--cgroup: only one path without a controller is allowed")
+            default = path
+        else:
+            for c in ctrl.split(","):
+                per[c] = path
+    paths = {}
+    for key, base in cg.paths.items():
+        names = key.split(",") if key else [""]
+        sub = next((per[n] for n in names if n in per), None)
+        if sub is None and key == "" and "unified" in per:
+            sub = per["unified"]
+        if sub is None:
+            sub = default
+        if sub is None:
+            paths[key] = base
+            continue
+        rel = clean_path("/" + sub).lstrip("/")
+        full = base.rstrip("/") + "/" + rel if rel else base
+        if not os.path.isdir(full):
+            raise PyruncError(f"cgroup {sub} does not exist under {base}")
+        paths[key] = full
+    for name in per:
+        if name != "unified" and not any(name in (k.split(",") if k else [""])
+                                         for k in cg.paths):
+            raise PyruncError(f"--cgroup: controller {name} is not available for this container")
+    return Cgroup(cg.mode, paths)
+
+
+def exec_process(store, cid: str, o: dict, args: list[str]) -> int:
+    from pyrunc.config import Process
+    from pyrunc.container import connect_console, write_pid_file
+
+    st = store.load(cid)
+    try:
+        status = st.status()
+        if status == "stopped":
+            raise PyruncError("cannot exec in a stopped container")
+        if status == "paused" and not o.get("ignore-paused"):
+            raise PyruncError("cannot exec in a paused container (use --ignore-paused to "
+                              "override)")
+        raw = build_process(st.config.get("process") or {}, o, args)
+        proc = Process(raw)
+        detach = bool(o.get("detach"))
+        console_path = o.get("console-socket") or ""
+        if proc.terminal and detach and not console_path:
+            raise PyruncError("cannot allocate tty if runc will detach without setting console "
+                              "socket")
+        if console_path and not proc.terminal:
+            raise PyruncError("cannot use console socket if runc will not detach or allocate tty")
+        if proc.terminal and not console_path:
+            from pyrunc import tty
+            return tty.exec_with_terminal(st, proc, o)
+        console_fd = connect_console(console_path) if console_path else -1
+        try:
+            pid = spawn_exec(st, proc, o, console_fd)
+        finally:
+            if console_fd >= 0:
+                os.close(console_fd)
+    finally:
+        st.release()
+    if o.get("pid-file"):
+        write_pid_file(o["pid-file"], pid)
+    if detach:
+        return 0
+    return wait_forwarding(pid)
+
+
+def spawn_exec(st, proc, o: dict, console_fd: int) -> int:
+    """Start the process (it has exec'd, or failed with an error, when this returns): its pid."""
+    from pyrunc.cgroups import Cgroup
+    from pyrunc.spawn import control_fd_base, start_init
+    preserve = int(o.get("preserve-fds") or 0)
+    if preserve < 0:
+        raise UsageError("--preserve-fds must not be negative")
+    seccomp = None
+    sc = st.config.get("seccomp")
+    if sc is not None:
+        from pyrunc.seccomp import compile_seccomp
+        seccomp = compile_seccomp(sc)
+    extra = [console_fd] if console_fd >= 0 else []
+    console = control_fd_base(preserve) + 2 if console_fd >= 0 else None
+    plan = exec_plan(st.pid, proc, seccomp, preserve, console).encode()
+    before = None
+    if st.cgroup:
+        cg = Cgroup.from_json(st.cgroup)
+        if o.get("cgroup"):
+            cg = sub_cgroup(cg, o["cgroup"])
+        before = cg.add
+    init = start_init(plan, preserve, extra, before_plan=before)
+    try:
+        init.wait_for("P")
+        init.wait_for("R")
+        init.wait_for("EOF")
+    except BaseException:
+        if init.pid:
+            _kill_and_reap(init.pid)
+        raise
+    finally:
+        init.close()
+    return init.pid
+
+
+def _kill_and_reap(pid: int) -> None:
+    try:
+        os.kill(pid, SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
+FORWARDED = [s for s in range(1, _signal.NSIG)
+             if s not in (_signal.SIGKILL, _signal.SIGSTOP, _signal.SIGCHLD)]
+
+
+def wait_forwarding(pid: int) -> int:
+    """Forward every catchable signal to ``pid`` until it exits; its status, 128+N if killed."""
+    def forward(sig: int, _frame: object) -> None:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+    old = {}
+    for s in FORWARDED:
+        try:
+            old[s] = _signal.signal(s, forward)
+        except (OSError, ValueError):
+            pass
+    try:
+        while True:
+            try:
+                _, status = os.waitpid(pid, 0)
+                break
+            except ChildProcessError:
+                return 0
+    finally:
+        for s, h in old.items():
+            try:
+                _signal.signal(s, h)
+            except (OSError, ValueError, TypeError):
+                pass
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
