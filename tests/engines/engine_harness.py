@@ -539,7 +539,9 @@ class Engines:
             self._start_dockerd()
             self._import_image()
         except BaseException:
-            self.stop()
+            left = self.stop()
+            if left:
+                print("engine harness cleanup after a failed start left:\n  " + "\n  ".join(left), file=sys.stderr)
             raise
         return self
 

@@ -426,3 +426,79 @@ def test_build_runs_steps_with_default_runtime(docker, name):
     assert seen[2] == 0 and json.loads(seen[3])["id"] == seen[0]
     assert docker.docker("run", "--rm", tag).stdout == "step-one\ncopied\n"
     docker.docker("rmi", tag)
+
+
+# ------------------------------------------------- more of what engines ask of a runtime
+
+def _full_bounding_set() -> bool:
+    with open("/proc/sys/kernel/cap_last_cap") as f:
+        last = int(f.read())
+    with open("/proc/self/status") as f:
+        bnd = int(next(ln for ln in f if ln.startswith("CapBnd:")).split()[1], 16)
+    return bnd == (1 << (last + 1)) - 1
+
+
+def test_privileged(docker):
+    if not _full_bounding_set():
+        pytest.skip("this host's capability bounding set is not full: --privileged fails with runc too")
+    r = docker.docker("run", "--rm", "--privileged", IMG, "sh", "-c",
+                      "grep CapEff /proc/self/status; grep Seccomp: /proc/self/status; "
+                      "mkdir -p /mnt/t && mount -t tmpfs t /mnt/t && echo mounted; test -e /dev/kmsg && echo devs")
+    assert _cap_eff(r.stdout) & (1 << 21)
+    assert "Seccomp:\t0" in r.stdout
+    assert "mounted" in r.stdout and "devs" in r.stdout
+
+
+def test_sys_admin_unconfined(docker):
+    r = docker.docker("run", "--rm", "--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined", IMG,
+                      "sh", "-c", "grep Seccomp: /proc/self/status; mkdir -p /mnt/t && mount -t tmpfs t /mnt/t "
+                      "&& grep -c ' /mnt/t tmpfs ' /proc/mounts")
+    assert r.stdout == "Seccomp:\t0\n1\n"
+
+
+def test_ulimit_oom_score_and_shm(docker):
+    r = docker.docker("run", "--rm", "--ulimit", "nofile=1234:2345", "--oom-score-adj", "500",
+                      "--shm-size", "16m", IMG, "sh", "-c",
+                      "ulimit -n; ulimit -Hn; cat /proc/self/oom_score_adj; df -k /dev/shm | tail -1")
+    lines = r.stdout.splitlines()
+    assert lines[:3] == ["1234", "2345", "500"]
+    assert lines[3].split()[1] == "16384"
+
+
+def test_device(docker):
+    r = docker.docker("run", "--rm", "--device", "/dev/null:/dev/xnull", IMG, "sh", "-c",
+                      "stat -c '%F %t %T' /dev/xnull; echo x > /dev/xnull && echo writable")
+    assert r.stdout == "character special file 1 3\nwritable\n"
+
+
+def test_shared_namespaces(docker, name):
+    """--network/--pid container:X: the runtime joins existing namespaces by path."""
+    first = name + "-a"
+    run_d(docker, first, cmd=("sleep", "301"))
+    r = docker.docker("run", "--rm", "--network", f"container:{first}", "--pid", f"container:{first}",
+                      IMG, "sh", "-c", "ps -o args; cat /sys/class/net/eth0/address")
+    mac = docker.docker("exec", first, "cat", "/sys/class/net/eth0/address").stdout
+    assert "sleep 301" in r.stdout
+    assert r.stdout.endswith(mac)
+
+
+def test_host_network_and_pid(docker):
+    host_links = sorted(os.listdir("/sys/class/net"))
+    r = docker.docker("run", "--rm", "--network", "host", "--pid", "host", IMG, "sh", "-c",
+                      "ls /sys/class/net; test -d /proc/1 && cat /proc/1/comm")
+    assert sorted(r.stdout.split()[:-1]) == host_links
+    with open("/proc/1/comm") as f:
+        assert r.stdout.split()[-1] == f.read().strip()
+
+
+def test_restart_policy(docker, name):
+    """dockerd restarts a failing container through the runtime (create/start again)."""
+    docker.docker("run", "-d", "--name", name, "--restart", "on-failure:2", IMG, "sh", "-c", "exit 3")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        st = docker.inspect(name)
+        if st["RestartCount"] == 2 and not st["State"]["Running"] and not st["State"]["Restarting"]:
+            break
+        time.sleep(0.2)
+    assert st["RestartCount"] == 2
+    assert st["State"]["ExitCode"] == 3
