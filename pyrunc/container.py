@@ -78,6 +78,7 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: Config | None = Non
 
     st = store.new(cid)
     console_fd = -1
+    state_r = state_w = -1  # the pipe for the hooks' state records (see hooks.py)
     init = None
     try:
         st.bundle = bundle
@@ -115,11 +116,18 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: Config | None = Non
                   console=base + 3 if console_fd >= 0 else None)
         planner = Planner(cfg, fds, no_pivot=opts.no_pivot, seccomp=seccomp,
                           cgroup_mounts=_cgroup_binds(cgroup))
+        if hooks.needs_init_sync(cfg.hooks):
+            state_r, state_w = os.pipe()
+            hooks.plan_init_hooks(planner, cfg.hooks, base + 2 + len(extra))
+            extra.append(state_r)
         plan = planner.build().encode()
 
         from pyrunc.spawn import start_init
         init = start_init(plan, opts.preserve_fds, extra, before_plan=cgroup.add)
         os.close(fifo)
+        if state_r >= 0:
+            os.close(state_r)
+            state_r = -1
         if console_fd >= 0:
             os.close(console_fd)
             console_fd = -1
@@ -128,17 +136,25 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: Config | None = Non
         ps = proc_start_time(init.pid)
         st.start_time = ps[1] if ps else 0
         st.save()
+        if state_w >= 0:
+            # The init waits before pivot_root: host hooks first, then its state records.
+            init.wait_for("H")
+            hooks.run_stage(cfg.hooks, "prestart", st, status="creating")
+            hooks.run_stage(cfg.hooks, "createRuntime", st, status="creating")
+            hooks.send_states(state_w, st, cfg.hooks)
+            state_w = -1
         init.wait_for("R")
         init.close()
         if init.notify_fd >= 0:
             _send_seccomp_listener(st, init.notify_fd, cfg)
-        hooks.run_stage(cfg.hooks, "prestart", st)
-        hooks.run_stage(cfg.hooks, "createRuntime", st)
         if opts.pid_file:
             write_pid_file(opts.pid_file, st.pid)
     except BaseException:
         if console_fd >= 0:
             os.close(console_fd)
+        for fd in (state_r, state_w):
+            if fd >= 0:
+                os.close(fd)
         if init is not None:
             init.close()
         destroy(st, cgroup_json=st.cgroup)
