@@ -377,14 +377,18 @@ def restore_host(root: str, before: dict) -> list[str]:
                     raise HarnessError(f"{cmd}-restore: {r.stderr.strip()}")
             # Tables that did not exist before: delete them (nft), or empty them (legacy).
             before_tables = set(re.findall(r"^\*(\w+)", before[key], re.M))
-            now_tables = set(re.findall(r"^\*(\w+)", _iptables_save(f"{cmd}-save"), re.M))
+            now_save = _iptables_save(f"{cmd}-save")
+            now_tables = set(re.findall(r"^\*(\w+)", now_save, re.M))
             family = "ip" if cmd == "iptables" else "ip6"
             for t in sorted(now_tables - before_tables):
                 if _have("nft") and f"table {family} {t}" not in before["nft_tables"]:
                     _run(["nft", "delete", "table", family, t])
-                else:
+                else:  # legacy tables cannot be deleted: empty them, built-in chains back to ACCEPT
                     _run([cmd, "-t", t, "-F"])
                     _run([cmd, "-t", t, "-X"])
+                    block = now_save.split(f"*{t}\n", 1)[1].split("COMMIT", 1)[0]
+                    for chain in re.findall(r"^:(\S+) (?!-)\S+", block, re.M):
+                        _run([cmd, "-t", t, "-P", chain, "ACCEPT"])
 
     def restore_sysctls():
         now = _read_sysctls()
