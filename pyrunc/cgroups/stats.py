@@ -1,0 +1,314 @@
+"""Container statistics in runc's `events --stats` format, and the OOM event source.
+
+The dict mirrors runc's types.Stats field for field and in order, with Go's omitempty rules, so
+engines that decode runc's output (containerd's runc shim, docker stats) decode ours.
+OOM events come from memory.oom_control through cgroup.event_control and an eventfd on v1, and
+from memory.events (the oom_kill count; kernfs wakes poll() with POLLPRI on change) on v2.
+"""
+from __future__ import annotations
+
+import os
+import select
+
+from pyrunc.cgroups import V2, Cgroup, _read, _write
+
+_CLOCK_TICKS = 100  # USER_HZ, as runc assumes for cpuacct.stat
+
+
+def _omit(d: dict, keys: tuple[str, ...]) -> dict:
+    """Go's omitempty: drop the named keys whose value is zero or empty."""
+    return {k: v for k, v in d.items() if k not in keys or v}
+
+
+def _int(path: str, default: int = 0) -> int:
+    try:
+        s = _read(path).strip()
+    except (FileNotFoundError, OSError):
+        return default
+    if s == "max":
+        return 0
+    try:
+        return int(s)
+    except ValueError:
+        return default
+
+
+def _kv(path: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    try:
+        text = _read(path)
+    except OSError:
+        return out
+    for line in text.splitlines():
+        f = line.split()
+        if len(f) == 2:
+            try:
+                out[f[0]] = int(f[1])
+            except ValueError:
+                pass
+    return out
+
+
+def _ints(path: str) -> list[int]:
+    try:
+        return [int(x) for x in _read(path).split()]
+    except (OSError, ValueError):
+        return []
+
+
+def _cpu_list(s: str) -> list[int]:
+    out: list[int] = []
+    for part in s.strip().split(","):
+        if not part:
+            continue
+        a, _, b = part.partition("-")
+        out.extend(range(int(a), int(b or a) + 1))
+    return out
+
+
+def _usage(total=0, percpu=None, pk=None, pu=None, kernel=0, user=0) -> dict:
+    return _omit({"total": total, "percpu": percpu or [], "percpu_kernel": pk or [],
+                  "percpu_user": pu or [], "kernel": kernel, "user": user},
+                 ("total", "percpu", "percpu_kernel", "percpu_user"))
+
+
+def _throttling(st: dict[str, int], time_key: str, mult: int) -> dict:
+    return _omit({"periods": st.get("nr_periods", 0),
+                  "throttledPeriods": st.get("nr_throttled", 0),
+                  "throttledTime": st.get(time_key, 0) * mult},
+                 ("periods", "throttledPeriods", "throttledTime"))
+
+
+def _mem_entry(limit: int, usage: int, mx: int, failcnt: int) -> dict:
+    return _omit({"limit": limit, "usage": usage, "max": mx, "failcnt": failcnt},
+                 ("usage", "max"))
+
+
+def _limit(v: int) -> int:
+    """v1 "unlimited" (a huge page-aligned number) and v2 "max" read back as the max uint64."""
+    return (1 << 64) - 1 if v <= 0 or v >= (1 << 62) else v
+
+
+def stats(cg: Cgroup) -> dict:
+    return _stats_v2(cg) if cg.mode == V2 else _stats_v1(cg)
+
+
+def _cpuset(d: str | None) -> dict:
+    out = {"cpus": [], "cpu_exclusive": 0, "mems": [], "mem_hardwall": 0, "mem_exclusive": 0,
+           "memory_migrate": 0, "memory_spread_page": 0, "memory_spread_slab": 0,
+           "memory_pressure": 0, "sched_load_balance": 0, "sched_relax_domain_level": 0}
+    if d is not None:
+        pre = "cpuset." if os.path.exists(d + "/cpuset.cpus") else ""
+        try:
+            out["cpus"] = _cpu_list(_read(f"{d}/{pre}cpus"))
+            out["mems"] = _cpu_list(_read(f"{d}/{pre}mems"))
+        except OSError:
+            pass
+        for k in ("cpu_exclusive", "mem_hardwall", "mem_exclusive", "memory_migrate",
+                  "memory_spread_page", "memory_spread_slab", "memory_pressure",
+                  "sched_load_balance", "sched_relax_domain_level"):
+            out[k] = _int(f"{d}/{pre}{k}")
+    return _omit(out, ("cpus", "mems"))
+
+
+def _blkio_entries(path: str) -> list[dict]:
+    out = []
+    try:
+        text = _read(path)
+    except OSError:
+        return out
+    for line in text.splitlines():
+        f = line.split()
+        if len(f) < 2 or ":" not in f[0]:
+            continue  # "Total N"
+        maj, mnr = f[0].split(":")
+        if len(f) == 3:
+            e = {"major": int(maj), "minor": int(mnr), "op": f[1], "value": int(f[2])}
+        else:
+            e = {"major": int(maj), "minor": int(mnr), "op": "", "value": int(f[1])}
+        out.append(_omit(e, ("major", "minor", "op", "value")))
+    return out
+
+
+def _stats_v1(cg: Cgroup) -> dict:
+    cpu = cg.path("cpu")
+    acct = cg.path("cpuacct")
+    usage = _usage()
+    if acct is not None:
+        st = _kv(f"{acct}/cpuacct.stat")
+        usage = _usage(_int(f"{acct}/cpuacct.usage"), _ints(f"{acct}/cpuacct.usage_percpu"),
+                       _ints(f"{acct}/cpuacct.usage_percpu_sys"),
+                       _ints(f"{acct}/cpuacct.usage_percpu_user"),
+                       st.get("system", 0) * 1_000_000_000 // _CLOCK_TICKS,
+                       st.get("user", 0) * 1_000_000_000 // _CLOCK_TICKS)
+    thr = _throttling(_kv(f"{cpu}/cpu.stat") if cpu else {}, "throttled_time", 1)
+    mem = {"usage": _mem_entry(0, 0, 0, 0), "swap": _mem_entry(0, 0, 0, 0),
+           "kernel": _mem_entry(0, 0, 0, 0), "kernelTCP": _mem_entry(0, 0, 0, 0)}
+    raw: dict[str, int] = {}
+    m = cg.path("memory")
+    if m is not None:
+        raw = _kv(f"{m}/memory.stat")
+        for key, pre in (("usage", "memory"), ("swap", "memory.memsw"),
+                         ("kernel", "memory.kmem"), ("kernelTCP", "memory.kmem.tcp")):
+            mem[key] = _mem_entry(_limit(_int(f"{m}/{pre}.limit_in_bytes")),
+                                  _int(f"{m}/{pre}.usage_in_bytes"),
+                                  _int(f"{m}/{pre}.max_usage_in_bytes"),
+                                  _int(f"{m}/{pre}.failcnt"))
+    memory = _omit({"cache": raw.get("cache", 0), **mem, "raw": raw}, ("cache", "raw"))
+    p = cg.path("pids")
+    pids = _omit({"current": _int(f"{p}/pids.current") if p else 0,
+                  "limit": _int(f"{p}/pids.max") if p else 0}, ("current", "limit"))
+    b = cg.path("blkio")
+    blkio: dict = {}
+    if b is not None:
+        # CFQ files, else BFQ, else the throttle ones: the first that has data (as runc).
+        sets = (("ioServiceBytesRecursive", "io_service_bytes_recursive"),
+                ("ioServicedRecursive", "io_serviced_recursive"),
+                ("ioQueueRecursive", "io_queued_recursive"),
+                ("ioServiceTimeRecursive", "io_service_time_recursive"),
+                ("ioWaitTimeRecursive", "io_wait_time_recursive"),
+                ("ioMergedRecursive", "io_merged_recursive"),
+                ("ioTimeRecursive", "time_recursive"),
+                ("sectorsRecursive", "sectors_recursive"))
+        if os.path.exists(f"{b}/blkio.io_serviced_recursive"):
+            for key, f in sets:
+                blkio[key] = _blkio_entries(f"{b}/blkio.{f}")
+        elif os.path.exists(f"{b}/blkio.bfq.io_serviced_recursive"):
+            for key, f in sets[:2]:
+                blkio[key] = _blkio_entries(f"{b}/blkio.bfq.{f}")
+        if not any(blkio.values()):
+            blkio = {"ioServiceBytesRecursive":
+                     _blkio_entries(f"{b}/blkio.throttle.io_service_bytes_recursive"),
+                     "ioServicedRecursive":
+                     _blkio_entries(f"{b}/blkio.throttle.io_serviced_recursive")}
+        blkio = {k: v for k, v in blkio.items() if v}
+    hugetlb = {}
+    h = cg.path("hugetlb")
+    if h is not None:
+        from pyrunc.cgroups.resources import hugepage_sizes
+        for ps in hugepage_sizes():
+            hugetlb[ps] = _omit({"usage": _int(f"{h}/hugetlb.{ps}.usage_in_bytes"),
+                                 "max": _int(f"{h}/hugetlb.{ps}.max_usage_in_bytes"),
+                                 "failcnt": _int(f"{h}/hugetlb.{ps}.failcnt")},
+                                ("usage", "max"))
+    return {"cpu": {"usage": usage, "throttling": thr}, "cpuset": _cpuset(cg.path("cpuset")),
+            "memory": memory, "pids": pids, "blkio": blkio, "hugetlb": hugetlb,
+            "intel_rdt": {}, "network_interfaces": None}
+
+
+def _stats_v2(cg: Cgroup) -> dict:
+    d = cg.paths[""]
+    st = _kv(f"{d}/cpu.stat")
+    usage = _usage(st.get("usage_usec", 0) * 1000, None, None, None,
+                   st.get("system_usec", 0) * 1000, st.get("user_usec", 0) * 1000)
+    thr = _throttling(st, "throttled_usec", 1000)
+    raw = _kv(f"{d}/memory.stat")
+    cur = _int(f"{d}/memory.current")
+    swap_cur = _int(f"{d}/memory.swap.current")
+    ev = _kv(f"{d}/memory.events")
+    mem_limit = _limit(_int(f"{d}/memory.max", -1))
+    swap_limit = _limit(_int(f"{d}/memory.swap.max", -1))
+    usage_e = _mem_entry(mem_limit, cur, _int(f"{d}/memory.peak"), ev.get("max", 0))
+    # runc reports v2 swap as memory+swap, like v1's memsw
+    swap_e = _mem_entry(swap_limit if swap_limit == (1 << 64) - 1 else swap_limit + mem_limit,
+                        swap_cur + cur, 0, 0)
+    memory = _omit({"cache": raw.get("file", 0), "usage": usage_e, "swap": swap_e,
+                    "kernel": _mem_entry(0, raw.get("kernel", 0), 0, 0),
+                    "kernelTCP": _mem_entry(0, raw.get("sock", 0), 0, 0), "raw": raw},
+                   ("cache", "raw"))
+    pids = _omit({"current": _int(f"{d}/pids.current"), "limit": _int(f"{d}/pids.max")},
+                 ("current", "limit"))
+    blkio: dict = {}
+    sb, sv = [], []
+    try:
+        lines = _read(f"{d}/io.stat").splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        f = line.split()
+        if not f or ":" not in f[0]:
+            continue
+        maj, mnr = (int(x) for x in f[0].split(":"))
+        kv = dict(x.split("=", 1) for x in f[1:] if "=" in x)
+        for key, op, lst in (("rbytes", "Read", sb), ("wbytes", "Write", sb),
+                             ("rios", "Read", sv), ("wios", "Write", sv)):
+            if key in kv:
+                lst.append(_omit({"major": maj, "minor": mnr, "op": op, "value": int(kv[key])},
+                                 ("major", "minor", "op", "value")))
+    if sb:
+        blkio["ioServiceBytesRecursive"] = sb
+    if sv:
+        blkio["ioServicedRecursive"] = sv
+    hugetlb = {}
+    if os.path.exists(f"{d}/cgroup.controllers") and "hugetlb" in _read(
+            f"{d}/cgroup.controllers").split():
+        from pyrunc.cgroups.resources import hugepage_sizes
+        for ps in hugepage_sizes():
+            hugetlb[ps] = _omit({"usage": _int(f"{d}/hugetlb.{ps}.current"), "max": 0,
+                                 "failcnt": _kv(f"{d}/hugetlb.{ps}.events").get("max", 0)},
+                                ("usage", "max"))
+    return {"cpu": {"usage": usage, "throttling": thr}, "cpuset": _cpuset(d),
+            "memory": memory, "pids": pids, "blkio": blkio, "hugetlb": hugetlb,
+            "intel_rdt": {}, "network_interfaces": None}
+
+
+class OomEvents:
+    """A pollable source of OOM events for one container.
+
+    ``fileno()`` becomes readable (v1: POLLIN on an eventfd) or signals POLLPRI (v2: memory.events
+    changed) when something happened; ``read()`` then returns how many OOM kills were seen since
+    the last call (0 for a spurious wake-up).  ``gone()`` tells that the cgroup was removed.
+    """
+
+    def __init__(self, cg: Cgroup) -> None:
+        self.v2 = cg.mode == V2
+        self.dir = cg.paths[""] if self.v2 else cg.path("memory")
+        if self.dir is None:
+            raise FileNotFoundError("no memory cgroup")
+        if self.v2:
+            self.fd = os.open(f"{self.dir}/memory.events", os.O_RDONLY | os.O_CLOEXEC)
+            self.seen = self._count()
+            self.events = select.POLLPRI | select.POLLERR
+        else:
+            self.fd = os.eventfd(0, os.EFD_CLOEXEC)
+            ctl = os.open(f"{self.dir}/memory.oom_control", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                _write(f"{self.dir}/cgroup.event_control", f"{self.fd} {ctl}")
+            finally:
+                os.close(ctl)
+            self.events = select.POLLIN
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def _count(self) -> int:
+        os.lseek(self.fd, 0, os.SEEK_SET)
+        data = os.read(self.fd, 4096).decode()
+        for line in data.splitlines():
+            k, _, v = line.partition(" ")
+            if k == "oom_kill":
+                return int(v)
+        return 0
+
+    def read(self) -> int:
+        if self.v2:
+            try:
+                n = self._count()
+            except OSError:
+                return 0
+            new, self.seen = max(0, n - self.seen), n
+            return new
+        try:
+            n = int.from_bytes(os.read(self.fd, 8), "little")
+        except BlockingIOError:
+            return 0
+        # The kernel also signals the eventfd when the cgroup is removed: not an OOM.
+        return 0 if self.gone() else n
+
+    def gone(self) -> bool:
+        return not os.path.isdir(self.dir)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
