@@ -30,6 +30,33 @@ def one_run(e: eh.Engines, runtime: str) -> float:
     return dt
 
 
+def measure(runs: int = 20, warmup: int = 3) -> dict[str, list[float]]:
+    """Seconds per `docker run --rm IMAGE true`, keyed by runtime name ("pyrunc", "debian-runc")."""
+    runtimes = [eh.RUNTIME_NAME, eh.REFERENCE_NAME]
+    times: dict[str, list[float]] = {r: [] for r in runtimes}
+    with eh.Engines() as e:
+        for _ in range(warmup):
+            for rt in runtimes:
+                one_run(e, rt)
+        for i in range(runs):
+            for rt in (runtimes if i % 2 == 0 else runtimes[::-1]):
+                times[rt].append(one_run(e, rt))
+    return times
+
+
+def report(times: dict[str, list[float]]) -> str:
+    med = {rt: statistics.median(v) for rt, v in times.items()}
+    n = len(times[eh.RUNTIME_NAME])
+    lines = [f"docker run --rm {eh.IMAGE} true, {n} runs each, interleaved"]
+    for rt, path in ((eh.RUNTIME_NAME, eh.ENGINE_RUNTIME), (eh.REFERENCE_NAME, eh.REFERENCE_RUNTIME)):
+        v = times[rt]
+        lines.append(f"  {rt:12s} {path:28s} median {med[rt] * 1000:7.1f} ms  min {min(v) * 1000:7.1f} ms  "
+                     f"max {max(v) * 1000:7.1f} ms")
+    ratio = med[eh.RUNTIME_NAME] / med[eh.REFERENCE_NAME]
+    lines.append(f"  ratio {eh.RUNTIME_NAME}/{eh.REFERENCE_NAME} (medians): {ratio:.3f}  (goal <= 1.05)")
+    return "\n".join(lines)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=20, help="timed runs per runtime (default 20)")
@@ -38,23 +65,7 @@ def main() -> int:
     if not os.access(eh.ENGINE_RUNTIME, os.X_OK):
         print(f"docker_latency: ENGINE_RUNTIME {eh.ENGINE_RUNTIME} is not executable; skipped")
         return 0
-    runtimes = [eh.RUNTIME_NAME, eh.REFERENCE_NAME]
-    times: dict[str, list[float]] = {r: [] for r in runtimes}
-    with eh.Engines() as e:
-        for _ in range(args.warmup):
-            for rt in runtimes:
-                one_run(e, rt)
-        for i in range(args.runs):
-            for rt in (runtimes if i % 2 == 0 else runtimes[::-1]):
-                times[rt].append(one_run(e, rt))
-    med = {rt: statistics.median(v) for rt, v in times.items()}
-    print(f"docker run --rm {eh.IMAGE} true, {args.runs} runs each, interleaved")
-    for rt, path in ((eh.RUNTIME_NAME, eh.ENGINE_RUNTIME), (eh.REFERENCE_NAME, eh.REFERENCE_RUNTIME)):
-        v = times[rt]
-        print(f"  {rt:12s} {path:28s} median {med[rt] * 1000:7.1f} ms  min {min(v) * 1000:7.1f} ms  "
-              f"max {max(v) * 1000:7.1f} ms")
-    print(f"  ratio {eh.RUNTIME_NAME}/{eh.REFERENCE_NAME} (medians): {med[eh.RUNTIME_NAME] / med[eh.REFERENCE_NAME]:.3f}"
-          "  (goal <= 1.05)")
+    print(report(measure(args.runs, args.warmup)))
     return 0
 
 
