@@ -58,7 +58,8 @@ class Init:
 
         Reaps the first stage once it has reported the container's pid.
         """
-        buf = b""
+        buf = "".join(self.lines).encode()  # what the previous call read past its message
+        self.lines.clear()
         while True:
             while b"\n" in buf:
                 line, buf = buf.split(b"\n", 1)
