@@ -423,3 +423,23 @@ def test_stats_format(parent):
         assert len(s["cpu"]["usage"]["percpu"]) == os.cpu_count()
     p.stdin.close()
     p.wait()
+
+
+def test_v1_memory_above_memsw_explains(parent):
+    cg = parent.child("memsw")
+    cg.create()
+    _v1_or_skip(cg, "memory")
+    if not os.path.exists(cg.path("memory") + "/memory.memsw.limit_in_bytes"):
+        pytest.skip("no swap accounting")
+    cg.apply({"memory": {"limit": 64 * MB, "swap": 64 * MB}})
+    with pytest.raises(ConfigError, match="exceeds the memory\\+swap limit"):
+        cg.update({"memory": {"limit": 128 * MB}})
+    cg.update({"memory": {"limit": 128 * MB, "swap": 128 * MB}})
+    assert _read(cg, "memory", "memory.limit_in_bytes") == str(128 * MB)
+
+
+def test_signal_all_on_missing_cgroup_is_noop(parent):
+    cg = parent.child("never-made")
+    cg.signal_all(signal.SIGKILL)
+    assert cg.pids() == []
+    assert not cg.frozen()

@@ -20,11 +20,6 @@ V1 = "v1"
 V2 = "v2"
 HYBRID = "hybrid"
 
-# Which hierarchy answers "which processes are in the container" first on v1: the ones a container
-# process cannot leave without also leaving the others in practice; any hierarchy works.
-_PID_HIERARCHY_ORDER = ("", "pids", "freezer", "devices", "memory", "cpu")
-
-
 def _unescape(s: str) -> str:
     """Undo mountinfo's octal escapes (``\\040`` for a space)."""
     if "\\" not in s:
@@ -245,6 +240,8 @@ class Cgroup:
 
     def signal_all(self, sig: int) -> None:
         """Send ``sig`` to every process; frozen meanwhile so nothing forks past the signal."""
+        if not self.pids():
+            return  # nothing there (or the cgroup is gone): nothing to freeze or signal
         was_frozen = self.frozen()
         can_freeze = self._freezer() is not None
         if can_freeze and not was_frozen:
@@ -363,11 +360,17 @@ class Cgroup:
 
     # ---- resources, stats, events (off the hot path: imported lazily) -------------------------
 
-    def apply(self, resources: dict | None, path: str = "linux.resources") -> None:
-        """Set linux.resources on a freshly created cgroup; ConfigError names the bad JSON path."""
+    def apply(self, resources: dict | None, path: str = "linux.resources",
+              linux_devices: list | None = None) -> None:
+        """Set linux.resources on a freshly created cgroup; ConfigError names the bad JSON path.
+
+        Always call it, even without resources: device access is runc's deny-by-default list
+        plus linux.resources.devices.  Pass linux.devices so that a device the config redefines
+        (e.g. /dev/null) drops runc's default rule for it, as runc does.
+        """
         from pyrunc.cgroups import resources as _r
 
-        _r.apply(self, resources or {}, path)
+        _r.apply(self, resources or {}, path, linux_devices)
 
     def update(self, resources: dict, path: str = "resources") -> None:
         """Change live limits of a running container (runc update)."""

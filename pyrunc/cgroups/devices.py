@@ -118,8 +118,9 @@ class Emulator:
         for wk in ((r.type, WILDCARD, r.minor), (r.type, r.major, WILDCARD),
                    (r.type, WILDCARD, WILDCARD)):
             if wk != key and set(self.exceptions.get(wk, "")) & set(r.access):
+                wild = Rule(True, *wk, self.exceptions[wk]).cgroup_string()
                 raise ConfigError("", f"device rule {r.cgroup_string()!r} cannot punch a hole in "
-                                  f"the wildcard rule {Rule(True, *wk, self.exceptions[wk]).cgroup_string()!r}")
+                                  f"the wildcard rule {wild!r}")
         left = _norm("".join(c for c in self.exceptions.get(key, "") if c not in r.access))
         if left:
             self.exceptions[key] = left

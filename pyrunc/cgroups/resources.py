@@ -273,6 +273,11 @@ def _memory_v1(plan: _Plan, mem: dict, path: str, updating: bool) -> None:
             peak = _read(f"{d}/memory.max_usage_in_bytes").strip()
             return (f"unable to set memory limit to {what} (current usage: {usage}, "
                     f"peak usage: {peak})")
+        if e.errno == errno.EINVAL and _exists(memsw):
+            sw = _read_int(memsw)
+            if what == -1 or 0 < sw < what:
+                return (f"cannot set memory limit to {what}: it exceeds the memory+swap limit "
+                        f"{sw}; set the swap limit too")
         return f"cannot set memory.limit_in_bytes to {what}: {e.strerror}"
 
     if updating and check and limit > 0:

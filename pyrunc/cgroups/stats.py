@@ -130,15 +130,31 @@ def _blkio_entries(path: str) -> list[dict]:
     return out
 
 
+def _usage_all(path: str) -> tuple[list[int], list[int]]:
+    """Per-CPU (kernel, user) nanoseconds from cpuacct.usage_all ("cpu user system" rows)."""
+    kernel: list[int] = []
+    user: list[int] = []
+    try:
+        lines = _read(path).splitlines()[1:]
+    except OSError:
+        return kernel, user
+    for line in lines:
+        f = line.split()
+        if len(f) == 3:
+            user.append(int(f[1]))
+            kernel.append(int(f[2]))
+    return kernel, user
+
+
 def _stats_v1(cg: Cgroup) -> dict:
     cpu = cg.path("cpu")
     acct = cg.path("cpuacct")
     usage = _usage()
     if acct is not None:
         st = _kv(f"{acct}/cpuacct.stat")
+        pk, pu = _usage_all(f"{acct}/cpuacct.usage_all")
         usage = _usage(_int(f"{acct}/cpuacct.usage"), _ints(f"{acct}/cpuacct.usage_percpu"),
-                       _ints(f"{acct}/cpuacct.usage_percpu_sys"),
-                       _ints(f"{acct}/cpuacct.usage_percpu_user"),
+                       pk, pu,
                        st.get("system", 0) * 1_000_000_000 // _CLOCK_TICKS,
                        st.get("user", 0) * 1_000_000_000 // _CLOCK_TICKS)
     thr = _throttling(_kv(f"{cpu}/cpu.stat") if cpu else {}, "throttled_time", 1)
@@ -154,6 +170,7 @@ def _stats_v1(cg: Cgroup) -> dict:
                                   _int(f"{m}/{pre}.usage_in_bytes"),
                                   _int(f"{m}/{pre}.max_usage_in_bytes"),
                                   _int(f"{m}/{pre}.failcnt"))
+    raw = dict(sorted(raw.items()))  # Go encodes maps with sorted keys
     memory = _omit({"cache": raw.get("cache", 0), **mem, "raw": raw}, ("cache", "raw"))
     p = cg.path("pids")
     pids = _omit({"current": _int(f"{p}/pids.current") if p else 0,
@@ -192,7 +209,8 @@ def _stats_v1(cg: Cgroup) -> dict:
                                  "failcnt": _int(f"{h}/hugetlb.{ps}.failcnt")},
                                 ("usage", "max"))
     return {"cpu": {"usage": usage, "throttling": thr}, "cpuset": _cpuset(cg.path("cpuset")),
-            "memory": memory, "pids": pids, "blkio": blkio, "hugetlb": hugetlb,
+            "memory": memory, "pids": pids, "blkio": blkio,
+            "hugetlb": dict(sorted(hugetlb.items())),
             "intel_rdt": {}, "network_interfaces": None}
 
 
@@ -202,7 +220,7 @@ def _stats_v2(cg: Cgroup) -> dict:
     usage = _usage(st.get("usage_usec", 0) * 1000, None, None, None,
                    st.get("system_usec", 0) * 1000, st.get("user_usec", 0) * 1000)
     thr = _throttling(st, "throttled_usec", 1000)
-    raw = _kv(f"{d}/memory.stat")
+    raw = dict(sorted(_kv(f"{d}/memory.stat").items()))
     cur = _int(f"{d}/memory.current")
     swap_cur = _int(f"{d}/memory.swap.current")
     ev = _kv(f"{d}/memory.events")
@@ -248,7 +266,8 @@ def _stats_v2(cg: Cgroup) -> dict:
                                  "failcnt": _kv(f"{d}/hugetlb.{ps}.events").get("max", 0)},
                                 ("usage", "max"))
     return {"cpu": {"usage": usage, "throttling": thr}, "cpuset": _cpuset(d),
-            "memory": memory, "pids": pids, "blkio": blkio, "hugetlb": hugetlb,
+            "memory": memory, "pids": pids, "blkio": blkio,
+            "hugetlb": dict(sorted(hugetlb.items())),
             "intel_rdt": {}, "network_interfaces": None}
 
 
