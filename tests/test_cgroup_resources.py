@@ -443,3 +443,57 @@ def test_signal_all_on_missing_cgroup_is_noop(parent):
     cg.signal_all(signal.SIGKILL)
     assert cg.pids() == []
     assert not cg.frozen()
+
+
+# ---- v2 translation (this host's cgroup2 has no memory/cpu/io controllers to write to) --------
+
+class _PlanOnly(rs._Plan):
+    """Records the v2 writes instead of needing a controller-enabled cgroup2 directory."""
+
+    def dir(self, controller: str, path: str) -> str:
+        return "/v2"
+
+    def writes(self) -> list[tuple[str, str]]:
+        return [(op[2], op[3]) for op in self.ops if op[0] == "w"]
+
+
+def _v2_writes(res: dict, updating: bool = False) -> list[tuple[str, str]]:
+    plan = _PlanOnly(Cgroup("v2", {"": "/v2"}))
+    rs._build(plan, res, "linux.resources", updating)
+    return plan.writes()
+
+
+def test_v2_translation_like_runc(tmp_path, monkeypatch):
+    monkeypatch.setattr(rs, "_exists", lambda p: True)  # memory.swap.max, io.bfq.weight present
+    assert _v2_writes({"memory": {"limit": 64 * MB, "swap": 96 * MB, "reservation": 32 * MB}}) \
+        == [("memory.swap.max", str(32 * MB)), ("memory.max", str(64 * MB)),
+            ("memory.low", str(32 * MB))]
+    # swap == memory means no swap at all: 0, not "unset"
+    assert _v2_writes({"memory": {"limit": 64 * MB, "swap": 64 * MB}})[0] == \
+        ("memory.swap.max", "0")
+    assert _v2_writes({"memory": {"limit": -1}}) == [("memory.swap.max", "max"),
+                                                     ("memory.max", "max")]
+    assert _v2_writes({"cpu": {"shares": 1024, "quota": 50000, "period": 200000}}) == \
+        [("cpu.weight", "39"), ("cpu.max", "50000 200000")]
+    assert _v2_writes({"cpu": {"quota": -1}}) == [("cpu.max", "max 100000")]
+    assert _v2_writes({"cpu": {"quota": 20000}}) == [("cpu.max", "20000 100000")]
+    assert _v2_writes({"pids": {"limit": -1}}) == [("pids.max", "max")]
+    assert _v2_writes({"blockIO": {"weight": 500, "throttleReadBpsDevice": [
+        {"major": 8, "minor": 0, "rate": 1000}]}}) == \
+        [("io.bfq.weight", "500"), ("io.max", "8:0 rbps=1000")]
+    assert _v2_writes({"unified": {"memory.high": "1G"}}) == [("memory.high", "1G")]
+    for res, where in (({"cpu": {"realtimeRuntime": 5}}, "linux.resources.cpu.realtimeRuntime"),
+                       ({"memory": {"swappiness": 5}}, "linux.resources.memory.swappiness"),
+                       ({"memory": {"disableOOMKiller": True}},
+                        "linux.resources.memory.disableOOMKiller"),
+                       ({"memory": {"limit": 64 * MB, "swap": 32 * MB}},
+                        "linux.resources.memory.swap"),
+                       ({"network": {"classID": 3}}, "linux.resources.network"),
+                       ({"unified": {"../x": "1"}}, "linux.resources.unified.../x"),
+                       ({"unified": {"nodot": "1"}}, "linux.resources.unified.nodot"),
+                       ({"blockIO": {"leafWeight": 100}}, "linux.resources.blockIO.leafWeight")):
+        with pytest.raises(ConfigError) as ei:
+            _v2_writes(res)
+        assert ei.value.path == where, (res, str(ei.value))
+    monkeypatch.setattr(rs, "_exists", lambda p: False)  # no bfq: io.weight, converted
+    assert _v2_writes({"blockIO": {"weight": 1000}}) == [("io.weight", "10000")]

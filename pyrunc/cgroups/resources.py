@@ -328,12 +328,14 @@ def _memory_v2(plan: _Plan, mem: dict, path: str, updating: bool) -> None:
         raise ConfigError(f"{path}.disableOOMKiller", "cannot apply: cgroup v2 cannot disable "
                           "the OOM killer")
     sw = swap_to_v2(swap, limit, f"{path}.swap")
-    if not (limit or sw or resv):
+    # memory+swap equal to memory means "no swap": memory.swap.max 0, which is not "unset"
+    write_swap = sw != 0 or swap > 0
+    if not (limit or write_swap or resv):
         return
     d = plan.dir("memory", path)
-    if sw:
+    if write_swap:
         if not _exists(f"{d}/memory.swap.max"):
-            if swap or limit != -1:
+            if swap:  # asked for explicitly; the implied "max" of an unlimited memory is moot
                 raise ConfigError(f"{path}.swap", "cannot apply: swap accounting is not "
                                   "enabled on this host (no memory.swap.max)")
         else:
