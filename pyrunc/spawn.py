@@ -117,11 +117,13 @@ def start_init(plan: bytes, preserve: int, extra_fds: list[int], before_plan=Non
         try:
             for fd in range(3, base):
                 os.set_inheritable(fd, True)
+            # Everything moves above the target numbers first: the memfd too, or a dup2 could
+            # replace it (execve would then run a pipe).
             high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, max(base + len(wanted), 256))
-                    for fd in wanted]
-            for i, fd in enumerate(high):
+                    for fd in [*wanted, mfd]]
+            for i, fd in enumerate(high[:-1]):
                 os.dup2(fd, base + i, inheritable=True)
-            os.execve(mfd, ["pyrunc-init", str(base), str(base + 1)], {})
+            os.execve(high[-1], ["pyrunc-init", str(base), str(base + 1)], {})
         except BaseException as e:  # noqa: BLE001 - report and leave without cleanup handlers
             try:
                 os.write(sync_w, f"Estarting pyrunc-init: {e}\n".encode())
