@@ -210,7 +210,9 @@ def exec_process(store, cid: str, o: dict, args: list[str]) -> int:
     from pyrunc.config import Process
     from pyrunc.container import connect_console, write_pid_file
 
-    st = store.load(cid)
+    # No lock is held while the process starts: in a paused container (--ignore-paused) it
+    # stays frozen until `resume`, which must be able to run meanwhile.
+    st = store.load(cid, lock=False)
     try:
         status = st.status()
         if status == "stopped":

@@ -1,0 +1,2 @@
+"""tests/: the conformance fixtures (runtime, state_root, rt, container_id) for every test here."""
+from conformance.fixtures import *  # noqa: F401,F403

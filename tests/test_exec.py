@@ -1,0 +1,215 @@
+"""`exec`: a process joins a running container's namespaces and cgroups, with runc's flags."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from tests.helpers_exec import ConsoleReceiver, read_until, running, wait_file
+
+NS = ("pid", "mnt", "net", "ipc", "uts")
+
+
+def ns_links(pid: int | str) -> dict[str, str]:
+    return {n: os.readlink(f"/proc/{pid}/ns/{n}") for n in NS}
+
+
+def test_exec_joins_namespaces_and_cgroup(rt):
+    cid = running(rt)
+    pid = rt.state(cid)["pid"]
+    script = "echo $$; " + "; ".join(f"readlink /proc/self/ns/{n}" for n in NS) + \
+        "; cat /proc/self/cgroup; ps -o pid,comm"
+    out = rt.ok("exec", cid, "sh", "-c", script).stdout.splitlines()
+    inner_pid = int(out[0])
+    assert inner_pid != pid and inner_pid < 100  # a pid of the container's pid namespace
+    assert dict(zip(NS, out[1:6])) == ns_links(pid)
+    with open(f"/proc/{pid}/cgroup") as f:
+        init_cgroups = f.read().splitlines()
+    assert out[6:6 + len(init_cgroups)] == init_cgroups
+    assert any(line.split()[:2] == ["1", "sleep"] for line in out[6 + len(init_cgroups):])
+
+
+def test_exec_exit_codes(rt):
+    cid = running(rt)
+    assert rt("exec", cid, "sh", "-c", "exit 42").returncode == 42
+    assert rt("exec", cid, "true").returncode == 0
+    assert rt("exec", cid, "sh", "-c", "kill -9 $$").returncode == 137
+    r = rt("exec", cid, "no-such-program")
+    assert r.returncode == 1 and "no-such-program" in r.stderr
+    assert rt.status(cid) == "running"
+
+
+def test_exec_defaults_from_container_and_overrides(rt):
+    cid = running(rt, env=["PATH=/bin", "FROMCONFIG=1", "X=old"], cwd="/tmp")
+    out = rt.ok("exec", cid, "sh", "-c", "pwd; echo $FROMCONFIG $X; id -u; id -g").stdout.split()
+    assert out == ["/tmp", "1", "old", "0", "0"]
+    out = rt.ok("exec", "--cwd", "/proc", "-e", "X=new", "--env", "Y=2", "-u", "1000:1001",
+                "-g", "7", cid, "sh", "-c", "pwd; echo $X $Y; id -u; id -g; id -G").stdout
+    assert out.split() == ["/proc", "new", "2", "1000", "1001", "1001", "7"]
+
+
+def test_exec_capabilities_and_no_new_privs(rt):
+    cid = running(rt, config_edit=lambda c: c["process"].__setitem__("noNewPrivileges", False))
+    grep = "grep -E '^(CapBnd|CapEff|NoNewPrivs)' /proc/self/status"
+    base = dict(line.split(":\t") for line in rt.ok("exec", cid, "sh", "-c", grep).stdout.split("\n") if line)
+    assert base["NoNewPrivs"] == "0"
+    more = dict(line.split(":\t") for line in rt.ok(
+        "exec", "--cap", "CAP_SYS_ADMIN", "--no-new-privs", cid, "sh", "-c", grep
+    ).stdout.split("\n") if line)
+    assert more["NoNewPrivs"] == "1"
+    sys_admin = 1 << 21
+    assert int(more["CapEff"], 16) == int(base["CapEff"], 16) | sys_admin
+    assert int(more["CapBnd"], 16) & sys_admin and not int(base["CapBnd"], 16) & sys_admin
+
+
+def test_exec_process_json(rt, tmp_path):
+    cid = running(rt, share=True)
+    proc = {"args": ["sh", "-c", "echo $WHO $(pwd) $(id -u) > /share/pj; exit 9"],
+            "env": ["PATH=/bin", "WHO=processjson"], "cwd": "/etc",
+            "user": {"uid": 65534, "gid": 65534}, "terminal": False}
+    pj = tmp_path / "process.json"
+    pj.write_text(json.dumps(proc))
+    r = rt("exec", "--process", pj, cid)
+    assert r.returncode == 9, r.stderr
+    assert (rt.share / "pj").read_text().split() == ["processjson", "/etc", "65534"]
+
+
+def test_exec_detached_pid_file(rt, tmp_path):
+    cid = running(rt)
+    pid_file = tmp_path / "exec.pid"
+    rt.ok("exec", "-d", "--pid-file", pid_file, cid, "sleep", "1000")
+    text = pid_file.read_text()
+    assert text.isdigit()  # bare digits, no newline
+    pid = int(text)
+    init = rt.state(cid)["pid"]
+    assert os.readlink(f"/proc/{pid}/ns/pid") == os.readlink(f"/proc/{init}/ns/pid")
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        assert f.read().split(b"\0")[:2] == [b"sleep", b"1000"]
+
+
+def test_exec_no_host_fd_leaks(rt):
+    cid = running(rt)
+    r_fd, w_fd = os.pipe()  # inheritable fds of pyrunc's caller must not reach the process
+    os.set_inheritable(r_fd, True)
+    os.set_inheritable(w_fd, True)
+    try:
+        p = rt.popen("exec", cid, "sh", "-c", "ls /proc/$$/fd; true", stdout=subprocess.PIPE,
+                     pass_fds=(r_fd, w_fd))
+        out, _ = p.communicate(timeout=20)
+    finally:
+        os.close(r_fd)
+        os.close(w_fd)
+    assert p.returncode == 0
+    assert sorted(out.split()) == [b"0", b"1", b"2"]
+
+
+def test_exec_preserve_fds(rt):
+    cid = running(rt)
+    r_fd, w_fd = os.pipe()
+    try:
+        # fd 3 of pyrunc is the pipe (preserved); w_fd itself is inherited too but not preserved.
+        argv = ["bash", "-c", f'exec "$@" 3>&{w_fd}', "bash",
+                *rt.command("exec", "--preserve-fds", "1", cid, "sh", "-c",
+                            "echo through-fd3 >&3; ls /proc/$$/fd; true")]
+        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                             pass_fds=(w_fd,))
+        rt.popens.append(p)
+        os.close(w_fd)
+        w_fd = -1
+        out, _ = p.communicate(timeout=20)
+        assert p.returncode == 0
+        assert sorted(out.split()) == [b"0", b"1", b"2", b"3"]
+        assert os.read(r_fd, 100) == b"through-fd3\n"
+    finally:
+        os.close(r_fd)
+        if w_fd >= 0:
+            os.close(w_fd)
+
+
+def test_exec_seccomp_of_the_container_applies(rt):
+    def edit(c):
+        c["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "architectures": [],
+                                 "syscalls": [{"names": ["mkdir", "mkdirat"],
+                                               "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}
+    cid = running(rt, config_edit=edit)
+    r = rt("exec", cid, "mkdir", "/dev/shm/x")
+    assert r.returncode != 0 and "not permitted" in r.stderr.lower()
+    assert rt("exec", cid, "touch", "/dev/shm/y").returncode == 0
+
+
+def test_exec_stopped_and_paused(rt):
+    b = rt.bundle(["true"])
+    cid = rt.create(b)
+    rt.ok("start", cid)
+    rt.wait_stopped(cid)
+    r = rt("exec", cid, "true")
+    assert r.returncode == 1 and "cannot exec in a stopped container" in r.stderr
+
+    cid2 = running(rt)
+    rt.ok("pause", cid2)
+    try:
+        r = rt("exec", cid2, "true")
+        assert r.returncode == 1 and "paused" in r.stderr
+        p = rt.popen("exec", "--ignore-paused", "-d", cid2, "true")
+        rt.ok("resume", cid2)
+        assert p.wait(timeout=20) == 0
+    finally:
+        rt("resume", cid2)
+
+
+def test_exec_usage_errors(rt):
+    cid = running(rt)
+    assert "exec args cannot be empty" in rt("exec", cid).stderr
+    r = rt("exec", cid, "sh", "-c", "echo $0 $1", "--cwd", "/x")  # flags after the id: argv
+    assert r.returncode == 0 and r.stdout.split() == ["--cwd", "/x"]
+    r = rt("exec", "--apparmor", "foo", cid, "true")
+    assert r.returncode == 1 and "AppArmor" in r.stderr
+    r = rt("exec", "-t", "-d", cid, "true")
+    assert r.returncode == 1 and "console socket" in r.stderr
+    assert rt("exec", "nonexistent-ctr", "true").returncode == 1
+
+
+def test_exec_console_socket(rt, tmp_path):
+    cid = running(rt)
+    recv = ConsoleReceiver(tmp_path)
+    try:
+        pid_file = tmp_path / "tty.pid"
+        rt.ok("exec", "-d", "-t", "--console-socket", recv.path, "--pid-file", pid_file,
+              cid, "sh")
+        master = recv.receive()
+        os.write(master, b"tty; echo marker-$((6*7))\n")
+        out = read_until(master, b"marker-42")
+        assert b"/dev/pts/" in out
+        os.write(master, b"exit\n")
+        pid = int(wait_file(pid_file))
+        init = rt.state(cid)["pid"]
+        assert os.readlink(f"/proc/{init}/ns/mnt") != os.readlink("/proc/self/ns/mnt")
+    finally:
+        recv.close()
+
+
+def test_exec_into_user_namespace_container(rt):
+    def edit(c):
+        c["linux"]["namespaces"].append({"type": "user"})
+        c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    b = rt.bundle(["sleep", "1000"], edit)
+    for dirpath, dirnames, filenames in os.walk(b / "rootfs"):
+        for n in [dirpath, *(os.path.join(dirpath, f) for f in dirnames + filenames)]:
+            os.lchown(n, 100000, 100000)
+    changed = []  # the mapped root must be able to walk down to the rootfs
+    for d in [b, *b.parents]:
+        mode = d.stat().st_mode & 0o7777
+        if not mode & 0o001:
+            os.chmod(d, mode | 0o001)
+            changed.append((d, mode))
+    try:
+        cid = rt.create(b)
+        rt.ok("start", cid)
+        out = rt.ok("exec", cid, "sh", "-c", "id -u; cat /proc/self/uid_map").stdout.split()
+        assert out[0] == "0" and out[1:] == ["0", "100000", "65536"]
+    finally:
+        for d, mode in changed:
+            os.chmod(d, mode)
