@@ -333,7 +333,13 @@ class Cgroup:
         delay = 0.0005
         if kind == V1:
             want = "FROZEN" if on else "THAWED"
+            tries = 0
             while True:
+                tries += 1
+                if on and tries % 50 == 0:
+                    # A freeze can stall on a task caught mid-vfork; thawing and freezing again
+                    # lets it through (runc does the same).
+                    _write(p + "/freezer.state", "THAWED")
                 _write(p + "/freezer.state", want)
                 if _read(p + "/freezer.state").strip() == want:
                     return
