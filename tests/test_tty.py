@@ -1,0 +1,117 @@
+"""Terminals: the pty master over --console-socket (containerd's protocol), and `run` / `exec -t`
+proxying the pty to pyrunc's own stdio."""
+from __future__ import annotations
+
+import os
+import pty
+import select
+import subprocess
+import time
+
+from tests.helpers_exec import ConsoleReceiver, read_until, running
+
+
+def test_create_console_socket_gives_a_working_pty(rt, tmp_path):
+    b = rt.bundle(["sh"], terminal=True)
+    recv = ConsoleReceiver(tmp_path)
+    try:
+        cid = rt.new_id()
+        rt.ok("create", "--console-socket", recv.path, "--bundle", b, cid)
+        master = recv.receive()
+        rt.ok("start", cid)
+        os.write(master, b"tty; echo pid=$$; echo con=$(stat -c %t:%T /dev/console)"
+                         b" pts=$(stat -c %t:%T $(tty)) done-$((40+2))\n")
+        out = read_until(master, b"done-42")
+        assert b"/dev/pts/0" in out
+        assert b"pid=1" in out
+        line = [ln for ln in out.split(b"\n") if b"con=" in ln and b"done-42" in ln][0]
+        con, pts = line.split()[0][4:], line.split()[1][4:]
+        assert con == pts == b"88:0"  # /dev/console is the pty (major 136 = 0x88)
+        os.write(master, b"exit 3\n")
+        rt.wait_stopped(cid)
+        rt.ok("delete", cid)
+    finally:
+        recv.close()
+
+
+def test_console_socket_needs_terminal_and_back(rt, tmp_path):
+    recv = ConsoleReceiver(tmp_path)
+    try:
+        b = rt.bundle(["true"])
+        r = rt("create", "--console-socket", recv.path, "--bundle", b, rt.new_id())
+        assert r.returncode == 1 and "console socket" in r.stderr
+        b2 = rt.bundle(["true"], terminal=True)
+        r = rt("create", "--bundle", b2, rt.new_id())
+        assert r.returncode == 1 and "console socket" in r.stderr
+    finally:
+        recv.close()
+
+
+def test_run_with_terminal_proxies_stdio(rt):
+    """Not a terminal on stdin: pyrunc still proxies the pty, and exits with the status."""
+    b = rt.bundle(["sh", "-c", "tty; stty size; read x; echo got-$x; exit 5"], terminal=True,
+                  config_edit=lambda c: c["process"].__setitem__(
+                      "consoleSize", {"height": 31, "width": 97}))
+    cid = rt.new_id()
+    r = rt("run", "--bundle", b, cid, input=b"hello\n")
+    assert r.returncode == 5, r.stderr
+    assert "/dev/pts/0" in r.stdout and "31 97" in r.stdout and "got-hello" in r.stdout
+    assert rt("state", cid).returncode != 0  # deleted
+
+
+def _run_in_pty(argv: list[str], send: bytes, timeout: float = 20.0) -> tuple[bytes, int]:
+    """Run argv with a new pty as its stdio, type `send`, return (output, exit code)."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        try:
+            os.execvp(argv[0], argv)
+        finally:
+            os._exit(127)
+    try:
+        import fcntl
+        import struct
+        import termios
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 132, 0, 0))
+        os.write(fd, send)
+        out = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([fd], [], [], 0.5)
+            if r:
+                try:
+                    data = os.read(fd, 4096)
+                except OSError:
+                    break
+                if not data:
+                    break
+                out += data
+            elif os.waitpid(pid, os.WNOHANG)[0]:
+                pid = 0
+                break
+        if pid:
+            _, status = os.waitpid(pid, 0)
+        else:
+            status = 0
+        return out, os.waitstatus_to_exitcode(status)
+    finally:
+        os.close(fd)
+
+
+def test_run_with_terminal_on_a_real_terminal(rt):
+    b = rt.bundle(["sh"], terminal=True)
+    cid = rt.new_id()
+    rt._track(cid)
+    out, rc = _run_in_pty(rt.command("run", "--bundle", b, cid),
+                          b"stty size; echo x-$((3*3)); exit 6\n")
+    assert b"24 132" in out and b"x-9" in out
+    assert rc == 6
+
+
+def test_exec_tty_without_console_socket(rt):
+    cid = running(rt)
+    r = rt("exec", "-t", cid, "sh", "-c", "tty; read x; echo got-$x; exit 4", input=b"abc\n")
+    assert r.returncode == 4, r.stderr
+    assert "/dev/pts/" in r.stdout and "got-abc" in r.stdout
+    # the container's /dev/console is not touched by exec
+    assert rt.ok("exec", cid, "sh", "-c", "test -e /dev/console || echo none").stdout.strip() \
+        == "none"
