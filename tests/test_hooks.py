@@ -1,0 +1,154 @@
+"""OCI hooks: all six stages, with the state on stdin, args, env and timeout, each in the
+namespaces runtime-spec config.md#posix-platform-hooks names; failures fail or warn."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from tests.helpers_exec import wait_file
+
+STAGES = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart",
+          "poststop"]
+HOST_STAGES = ["prestart", "createRuntime", "poststart", "poststop"]
+
+# Records: its name, its args, an env var, its namespaces and its stdin, one JSON line.
+HOOK_SCRIPT = """#!/bin/sh
+out=$1; shift
+state=$(cat)
+printf '{"stage": "%s", "argv": "%s", "env": "%s", "mnt": "%s", "pid": "%s", "state": %s}\\n' \\
+  "$STAGE" "$*" "$HOOK_ENV" "$(readlink /proc/self/ns/mnt)" "$(readlink /proc/self/ns/pid)" \\
+  "$state" >> "$out"
+"""
+
+
+def write_script(path: Path, text: str) -> str:
+    path.write_text(text)
+    path.chmod(0o755)
+    return str(path)
+
+
+def hook(path: str, out: str, stage: str, **kw) -> dict:
+    return {"path": path, "args": ["recorder", out, "a1", "a2"],
+            "env": ["PATH=/bin:/usr/bin", f"STAGE={stage}", f"HOOK_ENV=env-{stage}"], **kw}
+
+
+def records(path: Path) -> dict[str, dict]:
+    out = {}
+    for line in path.read_text().splitlines():
+        d = json.loads(line)
+        out[d["stage"]] = d
+    return out
+
+
+def test_every_stage_runs_with_the_right_state_and_namespace(rt, tmp_path):
+    script = write_script(tmp_path / "hook.sh", HOOK_SCRIPT)
+    host_out = tmp_path / "hooks.jsonl"
+    # startContainer resolves its path in the container: the script is copied into the
+    # rootfs, and it writes to the /share bind mount.
+
+    def edit(c):
+        c["hooks"] = {s: [hook(script, str(host_out), s)] for s in STAGES}
+        c["hooks"]["startContainer"] = [hook("/hook.sh", "/share/hooks.jsonl",
+                                             "startContainer")]
+    b = rt.bundle(["sleep", "1000"], edit, share=True)
+    write_script(b / "rootfs" / "hook.sh", HOOK_SCRIPT)
+    os.chmod(rt.share, 0o777)
+    cid = rt.create(b)
+    st = rt.state(cid)
+    pid = st["pid"]
+    got = records(host_out)
+    assert sorted(got) == ["createContainer", "createRuntime", "prestart"]
+    rt.ok("start", cid)
+    got.update(records(host_out))
+    wait_file(rt.share / "hooks.jsonl")  # start returns once the init is released
+    got.update(records(rt.share / "hooks.jsonl"))
+    rt.kill_and_delete(cid)
+    got.update(records(host_out))
+    assert sorted(got) == sorted(STAGES)
+
+    host_mnt, host_pid = os.readlink("/proc/self/ns/mnt"), os.readlink("/proc/self/ns/pid")
+    statuses = {"prestart": "creating", "createRuntime": "creating",
+                "createContainer": "creating", "startContainer": "created",
+                "poststart": "running", "poststop": "stopped"}
+    for stage, rec in got.items():
+        s = rec["state"]
+        assert s["id"] == cid and s["bundle"] == str(b) and s["ociVersion"]
+        assert s["status"] == statuses[stage], stage
+        if stage != "poststop":
+            assert s["pid"] == pid, stage
+        assert rec["argv"] == "a1 a2" and rec["env"] == f"env-{stage}"
+        inside = stage in ("createContainer", "startContainer")
+        assert (rec["mnt"] != host_mnt) == inside, stage
+        assert (rec["pid"] != host_pid) == inside, stage
+
+
+def _fail_hook(tmp_path: Path, stage: str) -> dict:
+    path = write_script(tmp_path / f"fail-{stage}.sh",
+                        "#!/bin/sh\necho hook-said-no >&2\nexit 7\n")
+    return {"path": path}
+
+
+def test_failing_create_stages_fail_create_and_clean_up(rt, tmp_path):
+    for stage in ("prestart", "createRuntime", "createContainer"):
+        b = rt.bundle(["sleep", "1000"],
+                      lambda c, s=stage: c.__setitem__("hooks", {s: [_fail_hook(tmp_path, s)]}))
+        cid = rt.new_id()
+        r = rt("create", "--bundle", b, cid)
+        assert r.returncode == 1, stage
+        assert f"{stage} hook #0" in r.stderr and "exit status 7" in r.stderr, r.stderr
+        assert "hook-said-no" in r.stderr
+        assert rt("state", cid).returncode == 1  # nothing left: the rt fixture checks the rest
+
+
+def test_failing_start_container_hook_stops_the_container(rt, tmp_path):
+    def edit(c):
+        c["hooks"] = {"startContainer": [{"path": "/bin/sh",
+                                          "args": ["sh", "-c", "exit 3"]}]}
+    b = rt.bundle(["sh", "-c", "echo ran > /share/ran"], edit, share=True)
+    cid = rt.create(b)
+    rt("start", cid)
+    rt.wait_stopped(cid)
+    assert not (rt.share / "ran").exists()
+    rt.ok("delete", cid)
+
+
+def test_poststart_and_poststop_failures_are_warnings(rt, tmp_path):
+    def edit(c):
+        c["hooks"] = {"poststart": [_fail_hook(tmp_path, "poststart")],
+                      "poststop": [_fail_hook(tmp_path, "poststop")]}
+    b = rt.bundle(["sleep", "1000"], edit)
+    cid = rt.create(b)
+    r = rt("start", cid)
+    assert r.returncode == 0 and "poststart hook #0" in r.stderr
+    assert rt.status(cid) == "running"
+    rt.ok("kill", cid, "KILL")
+    rt.wait_stopped(cid)
+    r = rt("delete", cid)
+    assert r.returncode == 0 and "poststop hook #0" in r.stderr
+    assert rt("state", cid).returncode == 1
+
+
+def test_hook_timeout(rt, tmp_path):
+    slow = write_script(tmp_path / "slow.sh", "#!/bin/sh\nexec sleep 100\n")
+    for stage in ("createRuntime", "createContainer"):
+        b = rt.bundle(["true"], lambda c, s=stage: c.__setitem__(
+            "hooks", {s: [{"path": slow, "timeout": 1}]}))
+        r = rt("create", "--bundle", b, rt.new_id())
+        assert r.returncode == 1 and "timeout" in r.stderr, r.stderr
+
+
+def test_prestart_state_is_usable_for_network_setup(rt, tmp_path):
+    """Docker's libnetwork-setkey reads the pid from stdin and enters the container's netns."""
+    script = write_script(tmp_path / "net.sh", f"""#!/bin/sh
+pid=$(sed 's/.*"pid":\\([0-9]*\\).*/\\1/')
+readlink /proc/$pid/ns/net > {tmp_path}/share/hook-netns
+nsenter -t $pid -n ip link set lo up
+""")
+    b = rt.bundle(["sh", "-c", "readlink /proc/self/ns/net > /share/netns; "
+                   "ip link show lo > /share/link 2>&1"],
+                  lambda c: c.__setitem__("hooks", {"prestart": [{"path": script}]}),
+                  share=True)
+    rt.run_to_exit(b)
+    assert (rt.share / "hook-netns").read_text() == (rt.share / "netns").read_text()
+    assert "UP" in (rt.share / "link").read_text()
