@@ -178,3 +178,37 @@ def test_never_touches_own_cgroup(parent):
     proc.wait()
     assert read_proc_cgroup() == own_before
     assert os.getpid() not in cg.pids()
+
+
+def test_resolve_paths_on_every_host_layout():
+    from pyrunc.cgroups import resolve_paths
+    # pure v2, runtime in /user.slice/session-1.scope: relative paths go under its parent
+    v2 = ([], ("/sys/fs/cgroup", "/"))
+    own = {"": "/user.slice/session-1.scope"}
+    assert resolve_paths("c1", *v2, own) == ("v2", {"": "/sys/fs/cgroup/user.slice/c1"})
+    assert resolve_paths("/a/b", *v2, own) == ("v2", {"": "/sys/fs/cgroup/a/b"})
+    assert resolve_paths("c1", *v2, {"": "/"}) == ("v2", {"": "/sys/fs/cgroup/c1"})
+    # v1 with co-mounted cpu,cpuacct and a named hierarchy, no cgroup2
+    v1 = [(frozenset({"rw", "cpu", "cpuacct"}), "/sys/fs/cgroup/cpu,cpuacct", "/"),
+          (frozenset({"rw", "memory"}), "/sys/fs/cgroup/memory", "/"),
+          (frozenset({"rw", "xattr", "name=systemd"}), "/sys/fs/cgroup/systemd", "/")]
+    own = {"cpuacct,cpu": "/x", "memory": "/m", "name=systemd": "/s", "": "/"}
+    mode, paths = resolve_paths("c1", v1, None, own)
+    assert mode == "v1"
+    assert paths == {"cpuacct,cpu": "/sys/fs/cgroup/cpu,cpuacct/x/c1",
+                     "memory": "/sys/fs/cgroup/memory/m/c1",
+                     "name=systemd": "/sys/fs/cgroup/systemd/s/c1"}
+    # inside a container: the hierarchy's mount root is our own cgroup
+    v1c = [(frozenset({"rw", "memory"}), "/sys/fs/cgroup/memory", "/docker/abc")]
+    assert resolve_paths("c1", v1c, None, {"memory": "/docker/abc"})[1] == \
+        {"memory": "/sys/fs/cgroup/memory/c1"}
+    # hybrid: v1 plus the unified mount, relative to our own cgroup in each
+    mode, paths = resolve_paths("c1", v1[1:2], ("/sys/fs/cgroup/unified", "/"),
+                                {"memory": "/m", "": "/u"})
+    assert mode == "hybrid" and paths == {"memory": "/sys/fs/cgroup/memory/m/c1",
+                                          "": "/sys/fs/cgroup/unified/u/c1"}
+    # a hierarchy known to the kernel but not mounted is skipped; nothing mounted is an error
+    assert resolve_paths("/c", v1[1:2], None, {"memory": "/", "pids": "/"})[1] == \
+        {"memory": "/sys/fs/cgroup/memory/c"}
+    with pytest.raises(PyruncError, match="no cgroup hierarchy"):
+        resolve_paths("/c", [], None, {"memory": "/"})

@@ -118,6 +118,41 @@ def _rel_to_mount(own: str, mount_root: str) -> str:
     return own
 
 
+def resolve_paths(inner: str, v1: list[tuple[frozenset[str], str, str]],
+                  unified: tuple[str, str] | None, own: dict[str, str]
+                  ) -> tuple[str, dict[str, str]]:
+    """(mode, {hierarchy key: directory}) for a cleaned cgroup path; see Cgroup.resolve.
+
+    Pure: v1 and unified are what mounted_hierarchies() returns, own what read_proc_cgroup()
+    returns, so every host layout can be tested from any host.
+    """
+    paths: dict[str, str] = {}
+    for key, ownpath in own.items():
+        if key == "":
+            continue
+        m = _find_v1_mount(v1, key)
+        if m is None:
+            continue  # the hierarchy exists but is not mounted here: nothing to join
+        mnt, mroot = m
+        if inner.startswith("/"):
+            paths[key] = _join(mnt, inner)
+        else:
+            paths[key] = _join(mnt, _rel_to_mount(ownpath, mroot), inner)
+    if unified is not None:
+        mnt, mroot = unified
+        if inner.startswith("/"):
+            paths[""] = _join(mnt, inner)
+        else:
+            base = _rel_to_mount(own.get("", "/"), mroot)
+            if not paths:  # pure v2: runc's fs2 uses the parent of our own cgroup
+                base = base.rsplit("/", 1)[0] or "/"
+            paths[""] = _join(mnt, base, inner)
+    if not paths:
+        raise PyruncError("no cgroup hierarchy is mounted")
+    mode = V2 if list(paths) == [""] else (HYBRID if "" in paths else V1)
+    return mode, paths
+
+
 class Cgroup:
     """One container's cgroup in every mounted hierarchy (see the module docstring)."""
 
@@ -142,31 +177,7 @@ class Cgroup:
         if not inner:
             raise PyruncError("cgroup path is empty")
         v1, unified = mounted_hierarchies()
-        own = read_proc_cgroup()
-        paths: dict[str, str] = {}
-        for key, ownpath in own.items():
-            if key == "":
-                continue
-            m = _find_v1_mount(v1, key)
-            if m is None:
-                continue  # hierarchy exists but is not mounted here: nothing to join
-            mnt, mroot = m
-            if inner.startswith("/"):
-                paths[key] = _join(mnt, inner)
-            else:
-                paths[key] = _join(mnt, _rel_to_mount(ownpath, mroot), inner)
-        if unified is not None:
-            mnt, mroot = unified
-            if inner.startswith("/"):
-                paths[""] = _join(mnt, inner)
-            else:
-                base = _rel_to_mount(own.get("", "/"), mroot)
-                if not paths:  # pure v2: runc's fs2 uses the parent of our own cgroup
-                    base = base.rsplit("/", 1)[0] or "/"
-                paths[""] = _join(mnt, base, inner)
-        if not paths:
-            raise PyruncError("no cgroup hierarchy is mounted")
-        mode = V2 if list(paths) == [""] else (HYBRID if "" in paths else V1)
+        mode, paths = resolve_paths(inner, v1, unified, read_proc_cgroup())
         return cls(mode, paths)
 
     def to_json(self) -> dict:
