@@ -212,3 +212,15 @@ def test_resolve_paths_on_every_host_layout():
         {"memory": "/sys/fs/cgroup/memory/c"}
     with pytest.raises(PyruncError, match="no cgroup hierarchy"):
         resolve_paths("/c", [], None, {"memory": "/"})
+
+
+def test_destroy_beats_a_fork_loop(parent):
+    cg = parent.child("forky")
+    cg.create()
+    cg.apply({"pids": {"limit": 40}})
+    proc = parent.spawn("sh", "-c", "while true; do sleep 1000 & done",
+                        stderr=subprocess.DEVNULL, preexec_fn=lambda: cg.add(os.getpid()))
+    wait_for(lambda: len(cg.pids()) >= 30, what="the loop to fork")
+    cg.destroy()
+    proc.wait()
+    assert leftovers(parent.prefix + "/forky") == []

@@ -291,9 +291,18 @@ class Cgroup:
                 except OSError:
                     pass
             try:
-                self.signal_all(9)
-            except OSError:
-                pass
+                self.signal_all(9)  # frozen meanwhile, so a forking loop cannot outrun it
+            except (OSError, PyruncError):
+                for pid in left:  # the freezer failed: kill what we saw, and loop
+                    try:
+                        os.kill(pid, 9)
+                    except ProcessLookupError:
+                        pass
+                try:
+                    if self.frozen():
+                        self.thaw()
+                except (OSError, PyruncError):
+                    pass
             if time.monotonic() > deadline:
                 raise PyruncError(f"cannot empty cgroup: processes {left[:10]} are still in it")
             time.sleep(delay)
