@@ -224,3 +224,12 @@ def test_destroy_beats_a_fork_loop(parent):
     cg.destroy()
     proc.wait()
     assert leftovers(parent.prefix + "/forky") == []
+
+
+def test_create_failure_is_clear_error(parent):
+    # a cgroup path below a regular file cannot be made in any hierarchy
+    cg = parent.child("ok")
+    cg.create()
+    bad = Cgroup(cg.mode, {k: v + "/cgroup.procs/x" for k, v in cg.paths.items()})
+    with pytest.raises(PyruncError, match="cannot create cgroup"):
+        bad.create()

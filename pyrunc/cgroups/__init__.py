@@ -223,12 +223,16 @@ class Cgroup:
         mounts = _mountpoints()
         for key, p in self.paths.items():
             mnt = _mountpoint_of(p, mounts)
-            if key == "" and self.mode == V2:
-                _enable_v2_controllers(mnt, p)
-            if key and "cpuset" in key.split(","):
-                _mkdir_cpuset(mnt, p)
-            else:
-                os.makedirs(p, exist_ok=True)
+            try:
+                if key == "" and self.mode == V2:
+                    _enable_v2_controllers(mnt, p)
+                if key and "cpuset" in key.split(","):
+                    _mkdir_cpuset(mnt, p)
+                else:
+                    os.makedirs(p, exist_ok=True)
+            except OSError as e:
+                where = e.filename or p
+                raise PyruncError(f"cannot create cgroup {where}: {e.strerror}") from None
 
     def add(self, pid: int) -> None:
         """Move ``pid`` into the cgroup in every hierarchy (before any user code runs)."""
