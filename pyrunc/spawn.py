@@ -83,8 +83,17 @@ class Init:
                 if until == "EOF":
                     return
                 raise PyruncError("container init exited without reporting"
-                                  + (f" (pid {self.pid})" if self.pid else ""))
+                                  + (f" ({self._exit_status()})" if self.pid else ""))
             buf += chunk
+
+    def _exit_status(self) -> str:
+        try:
+            _, status = os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            return f"pid {self.pid}"
+        code = os.waitstatus_to_exitcode(status)
+        return f"pid {self.pid}, " + (f"killed by signal {-code}" if code < 0 else
+                                     f"exit status {code}")
 
     def _reap_stage1(self) -> None:
         if self.stage1:
