@@ -55,12 +55,22 @@ def _emit(level: str, msg: str, also_stderr: bool = False) -> None:
     sys.stderr.flush()
 
 
+def go_errno_wording(msg: str) -> str:
+    """libc's error texts in Go's wording ("No such file or directory" -> "no such file or
+    directory"): Docker and containerd match runc's messages, which come from Go, literally."""
+    for n in (2, 13, 1, 17, 20, 21, 16, 22, 28, 30, 40, 36, 3, 9, 12, 19, 95, 110, 111, 71):
+        text = os.strerror(n)
+        if text in msg:
+            msg = msg.replace(text, text[0].lower() + text[1:])
+    return msg
+
+
 def error(msg: str) -> None:
-    _emit("error", msg, also_stderr=True)
+    _emit("error", go_errno_wording(msg), also_stderr=True)
 
 
 def warning(msg: str) -> None:
-    _emit("warning", msg)
+    _emit("warning", go_errno_wording(msg))
 
 
 def debug(msg: str) -> None:
