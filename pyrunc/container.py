@@ -107,12 +107,19 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: Config | None = Non
         if root_uid or root_gid:
             os.chown(st.fifo_path, root_uid, root_gid)
         fifo = os.open(st.fifo_path, os.O_PATH | os.O_CLOEXEC)
+        preserve = opts.preserve_fds
+        if os.environ.get("LISTEN_FDS"):
+            from pyrunc import activation
+            preserve = activation.apply(proc, preserve)
+        if os.environ.get("NOTIFY_SOCKET"):
+            from pyrunc import notify
+            notify.setup_spec(cfg, st.dir)
         extra = [fifo]
         if opts.console_socket:
             console_fd = connect_console(opts.console_socket)
             extra.append(console_fd)
-        base = 3 + opts.preserve_fds
-        fds = Fds(opts.preserve_fds, fifo=base + 2,
+        base = 3 + preserve
+        fds = Fds(preserve, fifo=base + 2,
                   console=base + 3 if console_fd >= 0 else None)
         planner = Planner(cfg, fds, no_pivot=opts.no_pivot, seccomp=seccomp,
                           cgroup_mounts=_cgroup_binds(cgroup))
@@ -123,7 +130,7 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: Config | None = Non
         plan = planner.build().encode()
 
         from pyrunc.spawn import start_init
-        init = start_init(plan, opts.preserve_fds, extra, before_plan=cgroup.add)
+        init = start_init(plan, preserve, extra, before_plan=cgroup.add)
         os.close(fifo)
         if state_r >= 0:
             os.close(state_r)
@@ -198,6 +205,7 @@ def _send_seccomp_listener(st: State, fd: int, cfg: Config) -> None:
 def start(store: Store, cid: str) -> State:
     """Let the created container's process exec (runtime.md#start)."""
     st = store.load(cid)
+    notify_sock = None
     try:
         status = st.status()
         if status != "created":
@@ -205,10 +213,19 @@ def start(store: Store, cid: str) -> State:
                 raise PyruncError("cannot start a container that has stopped")
             raise PyruncError(f"cannot start an already {status} container")
         hooks_cfg = hooks.from_state(st)
+        if os.environ.get("NOTIFY_SOCKET"):
+            from pyrunc import notify
+            notify_sock = notify.bind(st.dir)  # before the process can send anything
         _open_exec_fifo(st)
         hooks.run_stage(hooks_cfg, "poststart", st, warn_only=True)
+    except BaseException:
+        if notify_sock is not None:
+            notify_sock.close()
+        raise
     finally:
         st.release()
+    if notify_sock is not None:
+        notify.wait_ready(notify_sock, st.pid, st.init_alive)
     return st
 
 
@@ -299,6 +316,9 @@ def destroy(st: State, cgroup_json: dict | None) -> None:
         cg.destroy()
     if st.pid:
         _reap_if_child(st.pid)
+    if os.path.isdir(os.path.join(st.dir, "notify")):
+        from pyrunc import notify
+        notify.cleanup(st.dir)
     st.remove()
 
 

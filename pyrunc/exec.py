@@ -254,6 +254,9 @@ def spawn_exec(st, proc, o: dict, console_fd: int) -> int:
     preserve = int(o.get("preserve-fds") or 0)
     if preserve < 0:
         raise UsageError("--preserve-fds must not be negative")
+    if os.environ.get("LISTEN_FDS"):
+        from pyrunc import activation
+        preserve = activation.apply(proc, preserve)
     seccomp = None
     sc = st.config.get("seccomp")
     if sc is not None:
