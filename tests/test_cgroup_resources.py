@@ -497,3 +497,12 @@ def test_v2_translation_like_runc(tmp_path, monkeypatch):
         assert ei.value.path == where, (res, str(ei.value))
     monkeypatch.setattr(rs, "_exists", lambda p: False)  # no bfq: io.weight, converted
     assert _v2_writes({"blockIO": {"weight": 1000}}) == [("io.weight", "10000")]
+
+
+def test_swappiness_minus_one_means_unset(parent):
+    cg = parent.child("swp")
+    cg.create()
+    for v in (-1, (1 << 64) - 1):
+        cg.apply({"memory": {"swappiness": v}})  # runc: unset, nothing written
+    with pytest.raises(ConfigError, match=r"invalid memory swappiness value: 101 \(valid range"):
+        cg.apply({"memory": {"swappiness": 101}} if cg.mode != "v2" else {"x": 1})

@@ -244,14 +244,16 @@ def _memory_v1(plan: _Plan, mem: dict, path: str, updating: bool) -> None:
     limit = _unlimited_or_positive(mem, "limit", path) or 0
     swap = _unlimited_or_positive(mem, "swap", path) or 0
     resv = _unlimited_or_positive(mem, "reservation", path) or 0
-    swappiness = _get(mem, "swappiness", path, "u64")
+    swappiness = _get(mem, "swappiness", path, "i64", -1, MAX_UINT64)
+    if swappiness in (-1, MAX_UINT64):  # -1 (as int64 or uint64) means unset, as in runc
+        swappiness = None
     oom_off = _get(mem, "disableOOMKiller", path, "bool")
     hier = _get(mem, "useHierarchy", path, "bool")
     check = _get(mem, "checkBeforeUpdate", path, "bool")
     _kernel_memory_warning(mem, path)
     if swappiness is not None and swappiness > 100:
-        raise ConfigError(f"{path}.swappiness",
-                          f"invalid value:{swappiness}. valid memory swappiness range is 0-100")
+        raise ConfigError(f"{path}.swappiness", f"invalid memory swappiness value: "
+                          f"{swappiness} (valid range is 0-100)")
     if limit > 0 and swap > 0 and swap < limit:
         raise ConfigError(f"{path}.swap", "memory+swap limit should be >= memory limit")
     if hier is False:
@@ -321,7 +323,7 @@ def _memory_v2(plan: _Plan, mem: dict, path: str, updating: bool) -> None:
     check = _get(mem, "checkBeforeUpdate", path, "bool")
     _get(mem, "useHierarchy", path, "bool")
     _kernel_memory_warning(mem, path)
-    if _get(mem, "swappiness", path, "u64") is not None:
+    if _get(mem, "swappiness", path, "i64", -1, MAX_UINT64) not in (None, -1, MAX_UINT64):
         raise ConfigError(f"{path}.swappiness", "cannot apply: cgroup v2 has no memory "
                           "swappiness")
     if _get(mem, "disableOOMKiller", path, "bool"):
