@@ -212,7 +212,11 @@ def events(st, stats_only: bool, interval: float, out=None) -> int:
     import select
 
     from pyrunc.cgroups.stats import OomEvents
-    oom = OomEvents(cg)
+    try:
+        oom = OomEvents(cg)
+    except OSError as e:
+        raise PyruncError(f"cannot watch the container for OOM events: {e.strerror or e}"
+                          ) from None
     poller = select.poll()
     poller.register(oom.fileno(), oom.events)
     next_stats = time.monotonic() + interval
