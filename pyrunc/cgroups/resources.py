@@ -136,7 +136,10 @@ class _Plan:
     def run(self) -> None:
         for op in self.ops:
             if op[0] == "c":
-                op[1]()
+                try:
+                    op[1]()
+                except OSError as e:  # a read the step needed (current limit, usage) failed
+                    raise ConfigError(op[2], f"cannot apply: {e.strerror or e}") from None
                 continue
             _, d, name, value, path, on_error = op
             try:
