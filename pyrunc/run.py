@@ -28,37 +28,63 @@ def run(store: Store, cid: str, o: dict) -> int:
             not opts.console_socket:
         from pyrunc.tty import run_with_terminal
         return run_with_terminal(store, cid, opts, cfg, keep=bool(o["keep"]))
-    st = create(store, cid, opts, cfg)
-    pid = st.pid
     if detach:
+        create(store, cid, opts, cfg)
         try:
             start(store, cid)
         except BaseException:
             delete(store, cid, force=True)
             raise
         return 0
-    return foreground(store, cid, pid, keep=bool(o["keep"]))
+    # Signals that arrive while the container is being created are kept and delivered once
+    # it exists, as runc's signal handler (installed before create) does.
+    pending: list[int] = []
+    old = _handle_signals(lambda sig, _frame: pending.append(sig))
+    try:
+        st = create(store, cid, opts, cfg)
+    except BaseException:
+        _restore(old)
+        raise
+    return foreground(store, cid, st.pid, keep=bool(o["keep"]), pending=pending, old=old)
 
 
-def foreground(store: Store, cid: str, pid: int, keep: bool, before_wait=None) -> int:
+def _handle_signals(handler) -> dict:
+    old = {}
+    for s in FORWARDED:
+        try:
+            old[s] = _signal.signal(s, handler)
+        except (OSError, ValueError):
+            pass
+    return old
+
+
+def _restore(old: dict) -> None:
+    for s, h in old.items():
+        try:
+            _signal.signal(s, h)
+        except (OSError, ValueError, TypeError):
+            pass
+
+
+def foreground(store: Store, cid: str, pid: int, keep: bool, before_wait=None,
+               pending: list[int] | None = None, old: dict | None = None) -> int:
     def forward(sig: int, _frame: object) -> None:
         try:
             os.kill(pid, sig)
         except ProcessLookupError:
             pass
 
-    old = {}
-    for s in FORWARDED:
-        try:
-            old[s] = _signal.signal(s, forward)
-        except (OSError, ValueError):
-            pass
+    installed = _handle_signals(forward)
+    if old is None:
+        old = installed
     try:
         try:
             start(store, cid)
         except BaseException:
             delete(store, cid, force=True)
             raise
+        for sig in pending or ():
+            forward(sig, None)
         if before_wait is not None:
             before_wait()
         while True:
@@ -71,11 +97,7 @@ def foreground(store: Store, cid: str, pid: int, keep: bool, before_wait=None) -
         code = os.waitstatus_to_exitcode(status)
         rc = 128 - code if code < 0 else code
     finally:
-        for s, h in old.items():
-            try:
-                _signal.signal(s, h)
-            except (OSError, ValueError, TypeError):
-                pass
+        _restore(old)
     if not keep:
         delete(store, cid, force=True)
     return rc

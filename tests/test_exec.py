@@ -213,3 +213,19 @@ def test_exec_into_user_namespace_container(rt):
     finally:
         for d, mode in changed:
             os.chmod(d, mode)
+
+
+def test_exec_cgroup_sub_cgroup(rt):
+    cid = running(rt)
+    pid = rt.state(cid)["pid"]
+    with open(f"/proc/{pid}/cgroup") as f:
+        lines = [ln.split(":", 2) for ln in f.read().splitlines()]
+    pids_path = next(p for _, c, p in lines if c == "pids")
+    sub = f"/sys/fs/cgroup/pids{pids_path}/sub"
+    os.mkdir(sub)  # removed with the container's cgroup (delete removes sub-cgroups)
+    out = rt.ok("exec", "--cgroup", "pids:sub", cid, "cat", "/proc/self/cgroup").stdout
+    got = {c: p for _, c, p in (ln.split(":", 2) for ln in out.splitlines())}
+    assert got["pids"] == pids_path + "/sub"
+    assert got["memory"] == pids_path
+    r = rt("exec", "--cgroup", "pids:nosuch", cid, "true")
+    assert r.returncode == 1 and "nosuch" in r.stderr
