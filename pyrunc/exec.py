@@ -57,7 +57,18 @@ def main(ctx, argv: list[str]) -> int:
     if not pos:
         raise UsageError("exec: \"exec\" requires a minimum of 1 argument(s)")
     cid, args = pos[0], pos[1:]
-    return exec_process(ctx.store(), cid, o, args)
+    try:
+        return exec_process(ctx.store(), cid, o, args)
+    except UsageError:
+        raise
+    except PyruncError as e:  # runc: "exec failed: ..." and 255, never a process' status
+        from pyrunc import log
+        log.error(f"exec failed: {e}")
+        return 255
+    except OSError as e:
+        from pyrunc import log
+        log.error(f"exec failed: {e.strerror or e}" + (f": {e.filename}" if e.filename else ""))
+        return 255
 
 
 def build_process(base: dict, o: dict, args: list[str]) -> dict:
@@ -75,7 +86,7 @@ def build_process(base: dict, o: dict, args: list[str]) -> dict:
             raise PyruncError(f"{o['process']}: must be a JSON object")
         return p
     if not args:
-        raise PyruncError("exec args cannot be empty")
+        raise PyruncError("process args cannot be empty")
     p = jsonio.loads(jsonio.dumps(base))  # a deep copy
     p["args"] = list(args)
     p["terminal"] = bool(o.get("tty"))
