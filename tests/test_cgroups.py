@@ -13,7 +13,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from cgroup_helpers import TestParent, leftovers, proc_cgroup, wait_for  # noqa: E402
 
-from pyrunc.cgroups import Cgroup, clean_path, read_proc_cgroup  # noqa: E402
+from pyrunc.cgroups import (Cgroup, clean_path, mounted_hierarchies,  # noqa: E402
+                            read_proc_cgroup)
 from pyrunc.errors import PyruncError  # noqa: E402
 
 
@@ -233,3 +234,22 @@ def test_create_failure_is_clear_error(parent):
     bad = Cgroup(cg.mode, {k: v + "/cgroup.procs/x" for k, v in cg.paths.items()})
     with pytest.raises(PyruncError, match="cannot create cgroup"):
         bad.create()
+
+
+def test_refuses_cgroups_that_hold_the_runtime():
+    own = read_proc_cgroup()
+    with pytest.raises(PyruncError, match="hierarchy root"):
+        Cgroup.resolve("/", "id")
+    deepest = max((p for k, p in own.items() if k), key=len)
+    if deepest != "/":
+        with pytest.raises(PyruncError, match="holds the runtime"):
+            Cgroup.resolve(deepest, "id")
+        parent_of_own = deepest.rsplit("/", 1)[0]
+        if parent_of_own:
+            with pytest.raises(PyruncError, match="holds the runtime"):
+                Cgroup.resolve(parent_of_own, "id")
+    # a state file pointing at a hierarchy root is refused before anything is signalled
+    v1, unified = mounted_hierarchies()
+    roots = {"": unified[0]} if unified else {"memory": next(m for _o, m, _r in v1)}
+    with pytest.raises(PyruncError, match="hierarchy root"):
+        Cgroup.from_json({"mode": "v2" if "" in roots else "v1", "paths": roots}).check_not_ours()

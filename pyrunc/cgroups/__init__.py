@@ -20,6 +20,7 @@ V1 = "v1"
 V2 = "v2"
 HYBRID = "hybrid"
 
+
 def _unescape(s: str) -> str:
     """Undo mountinfo's octal escapes (``\\040`` for a space)."""
     if "\\" not in s:
@@ -37,7 +38,7 @@ def _unescape(s: str) -> str:
 
 
 def clean_path(path: str) -> str:
-    """runc's CleanPath: normalise, and never let a relative path climb above its base with ``..``."""
+    """runc's CleanPath: normalise; a relative path never climbs above its base with ``..``."""
     if not path:
         return ""
     absolute = path.startswith("/")
@@ -178,7 +179,26 @@ class Cgroup:
             raise PyruncError("cgroup path is empty")
         v1, unified = mounted_hierarchies()
         mode, paths = resolve_paths(inner, v1, unified, read_proc_cgroup())
-        return cls(mode, paths)
+        cg = cls(mode, paths)
+        cg.check_not_ours()
+        return cg
+
+    def check_not_ours(self) -> None:
+        """Refuse a cgroup that holds this runtime (a hierarchy root, our own cgroup or one of
+        its ancestors): killing "everything left in it" would kill the host's processes."""
+        v1, unified = mounted_hierarchies()
+        mounts = [m for _o, m, _r in v1] + ([unified[0]] if unified else [])
+        own = read_proc_cgroup()
+        for key, p in self.paths.items():
+            if p.rstrip("/") in [m.rstrip("/") for m in mounts]:
+                raise PyruncError(f"cgroup path {p} is a hierarchy root; refusing to use it")
+            ownp = own.get(key)
+            if ownp is None:
+                continue
+            mnt = _mountpoint_of(p, mounts)
+            mine = _join(mnt, ownp)
+            if mine == p or mine.startswith(p.rstrip("/") + "/"):
+                raise PyruncError(f"cgroup path {p} holds the runtime itself; refusing to use it")
 
     def to_json(self) -> dict:
         """What state.json keeps, so later commands find the same directories."""
@@ -257,6 +277,7 @@ class Cgroup:
         """Send ``sig`` to every process; frozen meanwhile so nothing forks past the signal."""
         if not self.pids():
             return  # nothing there (or the cgroup is gone): nothing to freeze or signal
+        self.check_not_ours()
         was_frozen = self.frozen()
         can_freeze = self._freezer() is not None
         if can_freeze and not was_frozen:
@@ -282,6 +303,7 @@ class Cgroup:
         """
         import time
 
+        self.check_not_ours()
         deadline = time.monotonic() + timeout
         delay = 0.001
         while True:
