@@ -108,6 +108,8 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: Config | None = Non
             os.chown(st.fifo_path, root_uid, root_gid)
         fifo = os.open(st.fifo_path, os.O_PATH | os.O_CLOEXEC)
         preserve = opts.preserve_fds
+        from pyrunc.passwd import with_home
+        proc.env = with_home(proc.env, cfg.root_path, proc.user.uid)
         if os.environ.get("LISTEN_FDS"):
             from pyrunc import activation
             preserve = activation.apply(proc, preserve)

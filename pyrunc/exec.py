@@ -275,6 +275,9 @@ def spawn_exec(st, proc, o: dict, console_fd: int) -> int:
         seccomp = compile_seccomp(sc)
     extra = [console_fd] if console_fd >= 0 else []
     console = control_fd_base(preserve) + 2 if console_fd >= 0 else None
+    if st.rootfs:
+        from pyrunc.passwd import with_home
+        proc.env = with_home(proc.env, st.rootfs, proc.user.uid)
     plan = exec_plan(st.pid, proc, seccomp, preserve, console).encode()
     before = None
     if st.cgroup:

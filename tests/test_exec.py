@@ -229,3 +229,27 @@ def test_exec_cgroup_sub_cgroup(rt):
     assert got["memory"] == pids_path
     r = rt("exec", "--cgroup", "pids:nosuch", cid, "true")
     assert r.returncode == 255 and "nosuch" in r.stderr
+
+
+def test_home_from_the_container_passwd(rt):
+    """runc sets HOME from the container's /etc/passwd when the env has none ("/" if no entry)."""
+    def edit(c):
+        c["process"]["env"] = ["PATH=/bin"]
+    cid = running(rt, config_edit=edit, share=True)
+    assert rt.ok("exec", cid, "sh", "-c", "echo $HOME").stdout == "/root\n"
+    assert rt.ok("exec", "-u", "65534", cid, "sh", "-c", "echo $HOME").stdout == "/nonexistent\n"
+    assert rt.ok("exec", "-u", "4242", cid, "sh", "-c", "echo $HOME").stdout == "/\n"
+    assert rt.ok("exec", "-e", "HOME=/x", cid, "sh", "-c", "echo $HOME").stdout == "/x\n"
+    out = rt.script_output("echo $HOME", edit)
+    assert out == "/root\n"
+
+
+def test_home_lookup_stays_in_the_rootfs(rt, tmp_path):
+    host = tmp_path / "hostpasswd"
+    host.write_text("root:x:0:0:root:/HOST-LEAK:/bin/sh\n")
+    b = rt.bundle(["sh", "-c", "echo $HOME > /share/home"],
+                  lambda c: c["process"].__setitem__("env", ["PATH=/bin"]), share=True)
+    (b / "rootfs/etc/passwd").unlink()
+    (b / "rootfs/etc/passwd").symlink_to("/../../../../../.." + str(host))
+    rt.run_to_exit(b)
+    assert (rt.share / "home").read_text() == "/\n"
