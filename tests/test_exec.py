@@ -253,3 +253,24 @@ def test_home_lookup_stays_in_the_rootfs(rt, tmp_path):
     (b / "rootfs/etc/passwd").symlink_to("/../../../../../.." + str(host))
     rt.run_to_exit(b)
     assert (rt.share / "home").read_text() == "/\n"
+
+
+def test_attached_exec_forwards_signals(rt):
+    import signal
+    cid = running(rt, share=True)
+    p = rt.popen("exec", cid, "sh", "-c",
+                 "trap 'exit 41' USR1; echo ready > /share/r1; while :; do sleep 0.05; done")
+    wait_file(rt.share / "r1")
+    p.send_signal(signal.SIGUSR1)
+    assert p.wait(timeout=20) == 41
+    p = rt.popen("exec", cid, "sh", "-c", "echo ready > /share/r2; while :; do sleep 0.05; done")
+    wait_file(rt.share / "r2")
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=20) == 128 + signal.SIGTERM
+
+
+def test_exec_rlimits_and_created_container(rt):
+    b = rt.bundle(["sleep", "1000"])
+    cid = rt.create(b)  # exec works before start too, as with runc
+    assert rt.ok("exec", cid, "sh", "-c", "ulimit -n").stdout == "1024\n"
+    assert rt.status(cid) == "created"
