@@ -57,7 +57,9 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: Config | None = Non
     from pyrunc import config as config_mod
     from pyrunc.cgroups import Cgroup
     from pyrunc.planner import Fds, Planner
+    from pyrunc.spawn import check_preserved_fds
 
+    check_preserved_fds(opts.preserve_fds)
     bundle = os.path.abspath(opts.bundle)
     if cfg is None:
         cfg = config_mod.load(bundle)

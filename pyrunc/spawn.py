@@ -37,6 +37,18 @@ def sealed_init() -> int:
     return mfd
 
 
+def check_preserved_fds(n: int) -> None:
+    """--preserve-fds N hands fds 3..3+N-1 to the container: they must be the caller's, open
+    before pyrunc allocates any fd of its own (else a pipe of ours would take their place)."""
+    if n < 0:
+        raise PyruncError(f"--preserve-fds: {n} is negative")
+    for fd in range(3, 3 + n):
+        try:
+            os.fstat(fd)
+        except OSError:
+            raise PyruncError(f"--preserve-fds {n}: fd {fd} is not open") from None
+
+
 def control_fd_base(preserve: int) -> int:
     return 3 + preserve
 
