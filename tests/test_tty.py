@@ -115,3 +115,29 @@ def test_exec_tty_without_console_socket(rt):
     # the container's /dev/console is not touched by exec
     assert rt.ok("exec", cid, "sh", "-c", "test -e /dev/console || echo none").stdout.strip() \
         == "none"
+
+
+def test_window_size_follows_sigwinch(rt):
+    import fcntl
+    import struct
+    import termios
+    b = rt.bundle(["sh", "-c", "stty size; read x; stty size; exit 0"], terminal=True)
+    cid = rt.new_id()
+    rt._track(cid)
+    pid, fd = pty.fork()
+    if pid == 0:
+        try:
+            os.execvp(rt.path, rt.command("run", "--bundle", b, cid))
+        finally:
+            os._exit(127)
+    try:
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 132, 0, 0))
+        read_until(fd, b"24 132")
+        # The kernel sends SIGWINCH to pyrunc (the pty's foreground process) on a resize.
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
+        os.write(fd, b"go\r")
+        read_until(fd, b"40 100")
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0
