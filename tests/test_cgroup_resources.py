@@ -507,3 +507,45 @@ def test_swappiness_minus_one_means_unset(parent):
     _v1_or_skip(cg, "memory")
     with pytest.raises(ConfigError, match=r"invalid memory swappiness value: 101 \(valid range"):
         cg.apply({"memory": {"swappiness": 101}})
+
+
+def _blocks(prog: bytes) -> tuple[list[tuple], int]:
+    """Decode a device program into its rule blocks (type, major, minor, access mask, verdict)
+    and the default verdict; checks every jump lands on the next block."""
+    import struct
+    insns = [struct.unpack("<BBhi", prog[i:i + 8]) for i in range(0, len(prog), 8)]
+    assert [i[0] for i in insns[:6]] == [0x61, 0x54, 0x61, 0x74, 0x61, 0x61]
+    blocks, cur = [], {}
+    for n, (code, regs, off, imm) in enumerate(insns[6:], 6):
+        dst, src = regs & 0xF, regs >> 4
+        if code in (0x55, 0x5d):
+            end = n + off + 1
+            assert insns[end - 1][0] == 0x95, "a jump must land right after a block's exit"
+            if code == 0x55:
+                cur[{2: "type", 4: "major", 5: "minor"}[dst]] = imm
+        elif code == 0x54 and dst == 1:
+            cur["mask"] = imm
+        elif code == 0xb4:
+            verdict = imm
+        elif code == 0x95:
+            if n == len(insns) - 1:
+                return blocks, verdict
+            blocks.append((cur.get("type"), cur.get("major", -1), cur.get("minor", -1),
+                           cur.get("mask", 7), verdict))
+            cur = {}
+    raise AssertionError("no final exit")
+
+
+def test_v2_program_for_runc_default_list():
+    rules = dev.rules_from_config({}, "linux.resources")
+    blocks, default = _blocks(dev.program(dev.fold(rules)))
+    assert default == 0  # deny what no rule allows
+    # one allow block per default rule, ordered by (major, minor, type) as runc's emulator does
+    assert blocks == [(1, -1, -1, 1, 1), (2, -1, -1, 1, 1),
+                      (2, 1, 3, 7, 1), (2, 1, 5, 7, 1), (2, 1, 7, 7, 1), (2, 1, 8, 7, 1),
+                      (2, 1, 9, 7, 1), (2, 5, 0, 7, 1), (2, 5, 2, 7, 1), (2, 10, 200, 7, 1),
+                      (2, 136, -1, 7, 1)]
+    # a blocklist (allow all, deny one) inverts the verdicts
+    blocks, default = _blocks(dev.program(dev.fold(
+        [dev.Rule(True, "a", -1, -1, "rwm"), dev.Rule(False, "b", 8, -1, "w")])))
+    assert default == 1 and blocks == [(1, 8, -1, 4, 0)]
