@@ -104,7 +104,7 @@ class Rlimit:
 class Process:
     __slots__ = ("terminal", "console_size", "user", "args", "env", "cwd", "capabilities",
                  "rlimits", "no_new_privileges", "oom_score_adj", "apparmor_profile",
-                 "selinux_label", "raw")
+                 "selinux_label", "io_priority", "scheduler", "exec_cpu_affinity", "raw")
 
     def __init__(self, d: dict, path: str = "process") -> None:
         _type(d, dict, path, "an object")
@@ -142,10 +142,19 @@ class Process:
         self.oom_score_adj: int | None = v
         self.apparmor_profile = _str(d, "apparmorProfile", path)
         self.selinux_label = _str(d, "selinuxLabel", path)
+        for key, lst in self.capabilities.items():
+            _check_capabilities(lst, f"{path}.capabilities.{key}")
+        self.io_priority = _io_priority(d.get("ioPriority"), f"{path}.ioPriority")
+        self.scheduler = _scheduler(d.get("scheduler"), f"{path}.scheduler")
+        aff = _obj(d, "execCPUAffinity", path)
+        self.exec_cpu_affinity = {k: cpu_list(_str(aff, k, f"{path}.execCPUAffinity"),
+                                              f"{path}.execCPUAffinity.{k}")
+                                  for k in ("initial", "final") if aff.get(k) is not None}
 
 
 class Mount:
-    __slots__ = ("destination", "type", "source", "options", "path")
+    __slots__ = ("destination", "type", "source", "options", "path", "uid_mappings",
+                 "gid_mappings")
 
     def __init__(self, d: dict, path: str) -> None:
         _type(d, dict, path, "an object")
@@ -159,6 +168,11 @@ class Mount:
         self.type = _str(d, "type", path) or ""
         self.source = _str(d, "source", path) or ""
         self.options = _strlist(d, "options", path)
+        self.uid_mappings = _id_mappings(d, "uidMappings", path)
+        self.gid_mappings = _id_mappings(d, "gidMappings", path)
+        if bool(self.uid_mappings) != bool(self.gid_mappings):
+            raise ConfigError(f"{path}.uidMappings",
+                              "an id-mapped mount needs both uidMappings and gidMappings")
 
 
 class Namespace:
@@ -232,10 +246,8 @@ class Linux:
                 raise ConfigError(f"{path}.namespaces[{i}].type",
                                   f"duplicate namespace type {n.type!r}")
             seen.add(n.type)
-        self.uid_mappings = [IdMapping(m, f"{path}.uidMappings[{i}]")
-                             for i, m in enumerate(d.get("uidMappings") or [])]
-        self.gid_mappings = [IdMapping(m, f"{path}.gidMappings[{i}]")
-                             for i, m in enumerate(d.get("gidMappings") or [])]
+        self.uid_mappings = _id_mappings(d, "uidMappings", path)
+        self.gid_mappings = _id_mappings(d, "gidMappings", path)
         devs = d.get("devices") or []
         _type(devs, list, f"{path}.devices", "an array")
         self.devices = devs
@@ -257,15 +269,159 @@ class Linux:
         if self.seccomp is not None:
             _type(self.seccomp, dict, f"{path}.seccomp", "an object")
         self.mount_label = _str(d, "mountLabel", path)
-        self.personality = d.get("personality")
-        self.time_offsets = d.get("timeOffsets")
+        self.personality = _personality(d.get("personality"), f"{path}.personality")
+        self.time_offsets = _time_offsets(d.get("timeOffsets"), f"{path}.timeOffsets")
         self.intel_rdt = d.get("intelRdt")
+        if self.rootfs_propagation is not None and self.rootfs_propagation not in (
+                "private", "rprivate", "shared", "rshared", "slave", "rslave", "unbindable",
+                "runbindable"):
+            raise ConfigError(f"{path}.rootfsPropagation",
+                              f"unknown propagation {self.rootfs_propagation!r}")
 
     def namespace(self, t: str) -> Namespace | None:
         for n in self.namespaces:
             if n.type == t:
                 return n
         return None
+
+
+def _id_mappings(d: dict, key: str, path: str) -> list[IdMapping]:
+    v = d.get(key)
+    if v is None:
+        return []
+    _type(v, list, f"{path}.{key}", "an array of id mappings")
+    return [IdMapping(m, f"{path}.{key}[{i}]") for i, m in enumerate(v)]
+
+
+def _check_capabilities(names: object, path: str) -> None:
+    """Names must be strings; unknown ones are ignored with a warning, as runc does (a config
+    written for a newer kernel still runs)."""
+    if names is None:
+        return
+    _type(names, list, path, "an array of capability names")
+    from pyrunc.caps import NUMBER
+    unknown = []
+    for i, n in enumerate(names):  # type: ignore[arg-type]
+        _type(n, str, f"{path}[{i}]", "a capability name")
+        if n.upper() not in NUMBER and "CAP_" + n.upper() not in NUMBER:
+            unknown.append(n)
+    if unknown:
+        from pyrunc import log
+        log.warning(f"ignoring unknown or unavailable capabilities: [{' '.join(unknown)}]"
+                    f" ({path})")
+
+
+IOPRIO_CLASSES = {"IOPRIO_CLASS_RT": 1, "IOPRIO_CLASS_BE": 2, "IOPRIO_CLASS_IDLE": 3}
+
+
+def _io_priority(v: object, path: str) -> int | None:
+    """process.ioPriority as the ioprio_set value: class << 13 | priority."""
+    if v is None:
+        return None
+    _type(v, dict, path, "an object")
+    assert isinstance(v, dict)
+    cls = v.get("class")
+    if cls not in IOPRIO_CLASSES:
+        raise ConfigError(f"{path}.class", f"unknown I/O priority class {cls!r}")
+    prio = v.get("priority", 0)
+    _type(prio, int, f"{path}.priority", "an integer")
+    if not 0 <= prio <= 7:
+        raise ConfigError(f"{path}.priority", f"{prio} is outside 0..7")
+    return IOPRIO_CLASSES[cls] << 13 | prio
+
+
+SCHED_POLICIES = {"SCHED_OTHER": 0, "SCHED_FIFO": 1, "SCHED_RR": 2, "SCHED_BATCH": 3,
+                  "SCHED_ISO": 4, "SCHED_IDLE": 5, "SCHED_DEADLINE": 6}
+SCHED_FLAGS = {"SCHED_FLAG_RESET_ON_FORK": 0x01, "SCHED_FLAG_RECLAIM": 0x02,
+               "SCHED_FLAG_DL_OVERRUN": 0x04, "SCHED_FLAG_KEEP_POLICY": 0x08,
+               "SCHED_FLAG_KEEP_PARAMS": 0x10, "SCHED_FLAG_UTIL_CLAMP_MIN": 0x20,
+               "SCHED_FLAG_UTIL_CLAMP_MAX": 0x40}
+
+
+def _scheduler(v: object, path: str) -> bytes | None:
+    """process.scheduler as the packed struct sched_attr (linux/sched/types.h, 56 bytes)."""
+    if v is None:
+        return None
+    _type(v, dict, path, "an object")
+    assert isinstance(v, dict)
+    pol = v.get("policy")
+    if pol not in SCHED_POLICIES:
+        raise ConfigError(f"{path}.policy", f"unknown scheduling policy {pol!r}")
+    if pol == "SCHED_ISO":
+        raise ConfigError(f"{path}.policy", "SCHED_ISO is not implemented by Linux")
+    flags = 0
+    for i, f in enumerate(_strlist(v, "flags", path)):
+        if f not in SCHED_FLAGS:
+            raise ConfigError(f"{path}.flags[{i}]", f"unknown scheduler flag {f!r}")
+        flags |= SCHED_FLAGS[f]
+    nice = v.get("nice", 0)
+    _type(nice, int, f"{path}.nice", "an integer")
+    if not -20 <= nice <= 19:
+        raise ConfigError(f"{path}.nice", f"{nice} is outside -20..19")
+    prio = v.get("priority", 0)
+    _type(prio, int, f"{path}.priority", "an integer")
+    if pol in ("SCHED_FIFO", "SCHED_RR"):
+        if not 1 <= prio <= 99:
+            raise ConfigError(f"{path}.priority", f"{pol} needs a priority in 1..99")
+    elif prio != 0:
+        raise ConfigError(f"{path}.priority", f"{pol} takes no priority (0)")
+    rt, dl, per = (_uint(v, k, path, 0, U64_MAX) for k in ("runtime", "deadline", "period"))
+    if pol == "SCHED_DEADLINE" and not (rt and dl):
+        raise ConfigError(path, "SCHED_DEADLINE needs runtime and deadline")
+    import struct
+    return struct.pack("<IIQiIQQQ", 56, SCHED_POLICIES[pol], flags, nice, prio, rt, dl, per)
+
+
+def cpu_list(v: str | None, path: str) -> bytes:
+    """A cpuset-style list ("0-3,7") as a little-endian cpu_set_t bit mask (1024 CPUs)."""
+    mask = 0
+    for part in (v or "").split(","):
+        part = part.strip()
+        lo, _, hi = part.partition("-")
+        try:
+            a, b = int(lo), int(hi) if hi else int(lo)
+        except ValueError:
+            raise ConfigError(path, f"{v!r} is not a CPU list like 0-3,7") from None
+        if a < 0 or b < a or b >= 1024:
+            raise ConfigError(path, f"{part!r} is not a valid CPU range")
+        for c in range(a, b + 1):
+            mask |= 1 << c
+    return mask.to_bytes(128, "little")
+
+
+PERSONALITY_DOMAINS = {"LINUX": 0x0000, "LINUX32": 0x0008}
+
+
+def _personality(v: object, path: str) -> int | None:
+    """linux.personality as the personality(2) value.  The spec defines no flags yet."""
+    if v is None:
+        return None
+    _type(v, dict, path, "an object")
+    assert isinstance(v, dict)
+    dom = v.get("domain")
+    if dom not in PERSONALITY_DOMAINS:
+        raise ConfigError(f"{path}.domain", f"unknown personality domain {dom!r}")
+    for i, f in enumerate(_strlist(v, "flags", path)):
+        raise ConfigError(f"{path}.flags[{i}]", f"unknown personality flag {f!r}")
+    return PERSONALITY_DOMAINS[dom]
+
+
+def _time_offsets(v: object, path: str) -> str | None:
+    """linux.timeOffsets as the text written to /proc/PID/timens_offsets."""
+    if v is None:
+        return None
+    _type(v, dict, path, "an object")
+    assert isinstance(v, dict)
+    lines = []
+    for clock, off in v.items():
+        if clock not in ("monotonic", "boottime"):
+            raise ConfigError(f"{path}.{clock}", "only monotonic and boottime can be offset")
+        _type(off, dict, f"{path}.{clock}", "an object")
+        secs = off.get("secs", 0)
+        _type(secs, int, f"{path}.{clock}.secs", "an integer")
+        ns = _uint(off, "nanosecs", f"{path}.{clock}", 0, 999999999)
+        lines.append(f"{clock} {secs} {ns}\n")
+    return "".join(lines)
 
 
 class Config:

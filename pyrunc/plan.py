@@ -43,7 +43,9 @@ OPS: list[tuple[str, int, str, str]] = [
     ("MKDIRS", 12, "su", "create directory s in-root and its parents, mode u"),
     ("MKFILE", 13, "su", "create empty file s in-root (parents too), mode u, if it is absent"),
     ("MOUNT", 14, "sssus", "mount(src, in-root target, fstype, flags, data); "
-                           "a src starting with '/' is a host path"),
+                           "a src starting with '/' is a host path; a bind remount refused "
+                           "with EPERM is retried keeping the mount's locked flags "
+                           "(nosuid, nodev, noexec, atime: a user namespace cannot clear them)"),
     ("MOUNT_SETATTR", 15, "suuu", "mount_setattr(in-root s, flags u1, attr_set u2, attr_clr u3)"),
     ("MKNOD", 16, "suuuu", "mknod in-root s with mode u1 (type|perm), dev u2; chown to u3:u4"),
     ("SYMLINK", 17, "ss", "symlink in-root s2 pointing to s1 (kept if it exists)"),
@@ -80,6 +82,15 @@ OPS: list[tuple[str, int, str, str]] = [
     ("HOOK", 71, "uusS", "fork and execve hook S[0] with argv S[1:1+u2] and env S[1+u2:], the "
                          "current state record on its stdin; kill it after u1 seconds (0: no "
                          "timeout); its failure is fatal, reported as 's: ...'"),
+    ("MOUNT_TMPCOPYUP", 60, "sssus", "like MOUNT (a new filesystem on an in-root directory), "
+                                     "then copy the directory's former contents into it"),
+    ("IDMAP_TREE", 61, "ususs", "first stage: clone the host tree s1 (recursively when u2 is 1) "
+                                "as detached mount u1, id-mapped through a new user namespace "
+                                "with uid_map s2 and gid_map s3"),
+    ("MOUNT_TREE", 62, "us", "attach detached mount u (from IDMAP_TREE) at in-root s"),
+    ("IOPRIO", 63, "u", "ioprio_set(IOPRIO_WHO_PROCESS, 0, u)"),
+    ("SCHED_ATTR", 64, "s", "sched_setattr(0, s (a packed struct sched_attr), 0)"),
+    ("CPU_AFFINITY", 65, "s", "sched_setaffinity(0, s (a cpu_set_t bit mask))"),
 ]
 
 OP = {name: code for name, code, _, _ in OPS}

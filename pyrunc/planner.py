@@ -119,7 +119,7 @@ def parse_mount_options(m: Mount) -> tuple[int, list[int], int, int, str]:
             aset = (aset & ~c) | s
             aclr |= c
         elif o in EXTRA_MOUNT_OPTIONS:
-            raise ConfigError(f"{m.path}.options[{i}]", f"mount option {o!r} is not supported yet")
+            pass  # handled by the planner (tmpcopyup)
         else:
             data.append(o)
     return flags, prop, aset, aclr, ",".join(data)
@@ -127,6 +127,92 @@ def parse_mount_options(m: Mount) -> tuple[int, list[int], int, int, str]:
 
 def id_map_text(maps: list) -> str:
     return "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in maps)
+
+
+def _maps_id(maps: list, cid: int) -> bool:
+    return any(m.container_id <= cid < m.container_id + m.size for m in maps)
+
+
+NS_GET_NSTYPE = 0xB703  # _IO(0xb7, 0x3)
+
+
+def check_namespace_path(path: str, ns_type: str, jpath: str) -> None:
+    """The file at `path` must be a namespace of type `ns_type` (asked to nsfs itself)."""
+    import fcntl
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as e:
+        raise ConfigError(jpath, f"{path}: {e.strerror}") from None
+    try:
+        kind = fcntl.ioctl(fd, NS_GET_NSTYPE)
+    except OSError:
+        raise ConfigError(jpath, f"{path} is not a namespace") from None
+    finally:
+        os.close(fd)
+    if kind != NS_FLAGS[ns_type]:
+        names = {v: k for k, v in NS_FLAGS.items()}
+        raise ConfigError(jpath, f"{path} is a {names.get(kind, hex(kind))} namespace, "
+                                 f"not a {ns_type} namespace")
+
+
+IPC_SYSCTLS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
+               "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced")
+
+
+def check_sysctl(key: str, lx: object) -> None:
+    """runc's rule: a sysctl is allowed only when the namespace that scopes it is the
+    container's own (ipc, network or uts); anything else would change the host."""
+    jp = f"linux.sysctl.{key}"
+    name = key.replace("/", ".")
+    if not name or ".." in name or name.startswith(".") or "\0" in name:
+        raise ConfigError(jp, f"{key!r} is not a sysctl name")
+    if name in IPC_SYSCTLS or name.startswith("fs.mqueue."):
+        ns, what = lx.namespace("ipc"), "an ipc namespace"  # type: ignore[attr-defined]
+    elif name.startswith("net."):
+        ns, what = lx.namespace("network"), "a network namespace"  # type: ignore[attr-defined]
+        if ns is not None and ns.path and _same_ns(ns.path, "/proc/self/ns/net"):
+            raise ConfigError(jp, "is not allowed in the host's network namespace")
+    elif name in ("kernel.hostname", "kernel.domainname"):
+        ns, what = lx.namespace("uts"), "a uts namespace"  # type: ignore[attr-defined]
+    else:
+        raise ConfigError(jp, "is not in a separate kernel namespace")
+    if ns is None:
+        raise ConfigError(jp, f"needs {what} of the container's own")
+
+
+def _same_ns(a: str, b: str) -> bool:
+    try:
+        sa, sb = os.stat(a), os.stat(b)
+    except OSError:
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def mount_point_of(path: str) -> str:
+    """The mount point (in this, the host's, mount namespace) that `path` is on."""
+    path = os.path.realpath(path)
+    best = "/"
+    with open("/proc/self/mountinfo", "rb") as f:
+        for line in f.read().decode("utf-8", "surrogateescape").splitlines():
+            mp = line.split(" ", 5)[4]
+            mp = mp.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n") \
+                .replace("\\134", "\\")
+            if (path == mp or path.startswith(mp.rstrip("/") + "/")) and len(mp) > len(best):
+                best = mp
+    return best
+
+
+def sched_ops(p: Plan, proc: Process) -> None:
+    """process.ioPriority, process.scheduler and execCPUAffinity.final (also for `exec`)."""
+    if proc.io_priority is not None:
+        p.add("IOPRIO", proc.io_priority)
+    if proc.scheduler is not None:
+        p.add("SCHED_ATTR", proc.scheduler)
+    aff = proc.exec_cpu_affinity
+    if "final" in aff:
+        p.add("CPU_AFFINITY", aff["final"])
+    elif "initial" in aff:  # back to every CPU the container's cpuset allows
+        p.add("CPU_AFFINITY", b"\xff" * 128)
 
 
 def env_path(env: list[str]) -> str:
@@ -152,12 +238,17 @@ class Planner:
         ns = cfg.linux.namespaces
         self.userns = any(n.type == "user" for n in ns)
         self.new_userns = any(n.type == "user" and not n.path for n in ns)
+        self.netns = any(n.type == "network" for n in ns)
+        self.trees: dict[str, int] = {}  # mount's JSON path -> IDMAP_TREE slot
 
     def build(self) -> Plan:
         cfg = self.cfg
         if cfg.process is None:
             raise ConfigError("process", "is required to create a container")
         self._validate_namespaces()
+        initial = cfg.process.exec_cpu_affinity.get("initial")
+        if initial:
+            self.plan.add("CPU_AFFINITY", initial)
         self._namespaces()
         p = self.plan
         p.add("PDEATHSIG", SIGKILL)
@@ -182,16 +273,10 @@ class Planner:
             raise ConfigError("linux.uidMappings",
                               "a new user namespace needs uidMappings and gidMappings")
         for i, n in enumerate(lx.namespaces):
-            if n.path is not None and not os.path.exists(n.path):
-                raise ConfigError(f"linux.namespaces[{i}].path",
-                                  f"{n.path}: no such file or directory")
+            if n.path is not None:
+                check_namespace_path(n.path, n.type, f"linux.namespaces[{i}].path")
         for key in lx.sysctl:
-            if key.startswith("net.") and lx.namespace("network") is None:
-                raise ConfigError(f"linux.sysctl.{key}",
-                                  "needs a network namespace of the container's own")
-            if key.startswith(("kernel.hostname", "kernel.domainname")) and \
-                    lx.namespace("uts") is None:
-                raise ConfigError(f"linux.sysctl.{key}", "needs a private uts namespace")
+            check_sysctl(key, lx)
 
     def _namespaces(self) -> None:
         p = self.plan
@@ -207,20 +292,39 @@ class Planner:
         if flags & CLONE_NEWTIME:
             flags &= ~CLONE_NEWTIME
             p.add("UNSHARE", CLONE_NEWTIME)
-            offs = lx.time_offsets or {}
-            lines = []
-            for clock in ("monotonic", "boottime"):
-                o = offs.get(clock)
-                if o:
-                    lines.append(f"{clock} {int(o.get('secs', 0))} {int(o.get('nanosecs', 0))}\n")
-            if lines:
-                p.add("WRITE", "/proc/self/timens_offsets", "".join(lines))
+            if lx.time_offsets:
+                p.add("WRITE", "/proc/self/timens_offsets", lx.time_offsets)
         elif lx.time_offsets:
             raise ConfigError("linux.timeOffsets", "needs a new time namespace")
         if self.new_userns:
             p.add("UID_MAP", id_map_text(lx.uid_mappings))
             p.add("GID_MAP", id_map_text(lx.gid_mappings))
+        self._idmap_trees()
         p.add("CLONE", flags)
+        if self.userns:
+            # The new process keeps the host's kuid 0, which the new namespace does not map:
+            # files it creates would fail with EOVERFLOW.  Become the namespace's root (and,
+            # in a namespace of our own, drop the host's supplementary groups) before anything
+            # touches a filesystem.
+            if self.new_userns and not (_maps_id(lx.uid_mappings, 0) and
+                                        _maps_id(lx.gid_mappings, 0)):
+                raise ConfigError("linux.uidMappings",
+                                  "the user namespace must map container uid and gid 0")
+            p.add("USER", 0, 0, 1 if self.new_userns else 0)
+
+    def _idmap_trees(self) -> None:
+        """Id-mapped mounts are cloned in the first stage, from the host's view of their
+        source, and attached in the container by MOUNT_TREE (see _mount)."""
+        for i, m in enumerate(self.cfg.mounts):
+            if not m.uid_mappings:
+                continue
+            if not self._is_bind(m):
+                raise ConfigError(f"{m.path}.uidMappings", "id-mapped mounts must be bind mounts")
+            flags = parse_mount_options(m)[0]
+            slot = self.trees[m.path] = len(self.trees)
+            self.plan.add("IDMAP_TREE", slot, self._bind_source(m),
+                          1 if flags & MS_REC else 0, id_map_text(m.uid_mappings),
+                          id_map_text(m.gid_mappings))
 
     # -- root filesystem --------------------------------------------------------------------
     def _rootfs(self) -> None:
@@ -229,13 +333,18 @@ class Planner:
         rootfs = cfg.root_path
         prop = MS_SLAVE | MS_REC
         if lx.rootfs_propagation:
-            if lx.rootfs_propagation not in PROPAGATION:
-                raise ConfigError("linux.rootfsPropagation",
-                                  f"unknown propagation {lx.rootfs_propagation!r}")
             prop = PROPAGATION[lx.rootfs_propagation]
-        # A shared root propagation would leak the container's mounts to the host and stop
-        # pivot_root; make everything slave first, then apply what the config asks for.
-        p.add("MOUNT_RAW", "", "/", "", MS_SLAVE | MS_REC, "")
+        # The container's copy of the host's mounts gets the configured propagation (rslave by
+        # default: host mounts still reach it, nothing goes back).
+        p.add("MOUNT_RAW", "", "/", "", prop, "")
+        if prop not in (MS_SLAVE | MS_REC, MS_PRIVATE | MS_REC):
+            # Some mounts may still be shared: pivot_root refuses a shared parent of the new
+            # root, and the rootfs bind below would propagate to the host.  Make the mount the
+            # rootfs sits on private (runc's rootfsParentMountPrivate), and "/" too.
+            parent = mount_point_of(rootfs)
+            p.add("MOUNT_RAW", "", parent, "", MS_PRIVATE, "")
+            if parent != "/" and not self.no_pivot:
+                p.add("MOUNT_RAW", "", "/", "", MS_PRIVATE, "")
         p.add("MOUNT_RAW", rootfs, rootfs, "", MS_BIND | MS_REC, "")
         p.add("ROOT", rootfs)
         dev_is_bind = False
@@ -273,13 +382,19 @@ class Planner:
         p = self.plan
         flags, prop, aset, aclr, data = parse_mount_options(m)
         dest = m.destination
+        copyup = "tmpcopyup" in m.options
+        if copyup and m.type != "tmpfs":
+            raise ConfigError(f"{m.path}.options[{m.options.index('tmpcopyup')}]",
+                              "tmpcopyup applies to tmpfs mounts only")
+        if m.type == "sysfs" and self.userns and not self.netns:
+            # sysfs can only be mounted by the owner of the network namespace: in a user
+            # namespace without its own, bind the host's /sys instead (as runc does).
+            flags |= MS_BIND | MS_REC
+            m = Mount({"destination": dest, "type": "bind", "source": "/sys",
+                       "options": ["rbind"] + list(m.options)}, m.path)
         if self._is_bind(m):
             flags |= MS_BIND
-            src = m.source
-            if not src:
-                raise ConfigError(f"{m.path}.source", "a bind mount needs a source")
-            if not src.startswith("/"):
-                src = os.path.join(self.cfg.bundle, src)
+            src = self._bind_source(m)
             try:
                 st = os.stat(src)
             except OSError as e:
@@ -288,12 +403,21 @@ class Planner:
                 p.add("MKDIRS", dest, 0o755)
             else:
                 p.add("MKFILE", dest, 0o644)
-            p.add("MOUNT", src, dest, "", MS_BIND | (flags & MS_REC), "")
+            if m.path in self.trees:
+                p.add("MOUNT_TREE", self.trees[m.path], dest)
+            else:
+                p.add("MOUNT", src, dest, "", MS_BIND | (flags & MS_REC), "")
             extra = flags & ~(MS_BIND | MS_REC | MS_REMOUNT)
             if extra:
                 p.add("MOUNT", "", dest, "", MS_REMOUNT | MS_BIND | extra, "")
         elif m.type == "cgroup":
             self._cgroup_mount(m, flags)
+        elif copyup:
+            # Fill the tmpfs while it is writable; a read-only one is remounted after.
+            p.add("MKDIRS", dest, 0o755)
+            p.add("MOUNT_TMPCOPYUP", m.source or m.type, dest, m.type, flags & ~MS_RDONLY, data)
+            if flags & MS_RDONLY:
+                p.add("MOUNT", "", dest, "", MS_REMOUNT | flags, data)
         else:
             p.add("MKDIRS", dest, 0o755)
             p.add("MOUNT", m.source or m.type, dest, m.type, flags, data)
@@ -301,6 +425,15 @@ class Planner:
             p.add("PROPAGATE", dest, f)
         if aset or aclr:
             p.add("MOUNT_SETATTR", dest, AT_RECURSIVE, aset, aclr)
+
+    def _bind_source(self, m: Mount) -> str:
+        """The host path of a bind mount's source (relative ones are in the bundle)."""
+        src = m.source
+        if not src:
+            raise ConfigError(f"{m.path}.source", "a bind mount needs a source")
+        if not src.startswith("/"):
+            src = os.path.join(self.cfg.bundle, src)
+        return src
 
     def _cgroup_mount(self, m: Mount, flags: int) -> None:
         """A `cgroup` mount: cgroup2 when the host is unified, otherwise (v1, hybrid) a tmpfs
@@ -393,12 +526,9 @@ class Planner:
             raise ConfigError("linux.mountLabel", "SELinux is not enabled on this host")
         if lx.intel_rdt:
             raise ConfigError("linux.intelRdt", "Intel RDT is not available on this host")
-        if lx.personality:
-            dom = lx.personality.get("domain") if isinstance(lx.personality, dict) else None
-            table = {"LINUX": 0, "LINUX32": 0x0008}
-            if dom not in table:
-                raise ConfigError("linux.personality.domain", f"unknown domain {dom!r}")
-            p.add("PERSONALITY", table[dom])
+        if lx.personality is not None:
+            p.add("PERSONALITY", lx.personality)
+        sched_ops(p, proc)
 
     def _credentials(self, proc: Process, final: bool) -> None:
         """Capabilities, user, seccomp and exec (shared with exec: see add_credentials)."""

@@ -9,7 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sched.h>
+#include <signal.h>
 #include <sys/mount.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -128,16 +132,222 @@ static int target_fd(const char *target)
     return fd;
 }
 
+static unsigned long locked_flags(const char *path)
+{
+    struct statvfs sv;
+    unsigned long f = 0;
+    if (statvfs(path, &sv) < 0)
+        die_errno("statvfs %s", path);
+    if (sv.f_flag & ST_NOSUID) f |= MS_NOSUID;
+    if (sv.f_flag & ST_NODEV) f |= MS_NODEV;
+    if (sv.f_flag & ST_NOEXEC) f |= MS_NOEXEC;
+    if (sv.f_flag & ST_NOATIME) f |= MS_NOATIME;
+    if (sv.f_flag & ST_NODIRATIME) f |= MS_NODIRATIME;
+    if (sv.f_flag & ST_RELATIME) f |= MS_RELATIME;
+    return f;
+}
+
+static void mount_at_fd(int fd, const char *src, const char *target, const char *fstype,
+                        unsigned long flags, const char *data)
+{
+    char path[64];
+    fd_path(fd, path, sizeof(path));
+    int rc = mount(*src ? src : NULL, path, *fstype ? fstype : NULL, flags, *data ? data : NULL);
+    if (rc < 0 && errno == EPERM && (flags & (MS_REMOUNT | MS_BIND)) == (MS_REMOUNT | MS_BIND)) {
+        /* In a user namespace the flags of a mount inherited from a more privileged one are
+         * locked: keep them (the plan's contract for MOUNT, as runc does). */
+        flags |= locked_flags(path);
+        rc = mount(NULL, path, NULL, flags, *data ? data : NULL);
+    }
+    if (rc < 0)
+        die_errno("mount %s to %s (type %s, flags 0x%lx, data \"%s\")", src, target, fstype,
+                  flags, data);
+}
+
 void op_mount(const char *src, const char *target, const char *fstype, unsigned long flags,
               const char *data)
 {
-    char path[64];
     int fd = target_fd(target);
-    fd_path(fd, path, sizeof(path));
-    if (mount(*src ? src : NULL, path, *fstype ? fstype : NULL, flags, *data ? data : NULL) < 0)
-        die_errno("mount %s to %s (type %s, flags 0x%lx, data \"%s\")", src, target, fstype,
-                  flags, data);
+    mount_at_fd(fd, src, target, fstype, flags, data);
     close(fd);
+}
+
+static void copy_times(int fd, const struct stat *st)
+{
+    struct timespec ts[2] = { st->st_atim, st->st_mtim };
+    futimens(fd, ts);
+}
+
+static void copy_file(int sfd, int dfd, const char *name, const struct stat *st)
+{
+    int in = openat(sfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (in < 0)
+        die_errno("tmpcopyup: open %s", name);
+    int out = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (out < 0)
+        die_errno("tmpcopyup: create %s", name);
+    char buf[65536];
+    for (;;) {
+        ssize_t n = read(in, buf, sizeof(buf));
+        if (n < 0)
+            die_errno("tmpcopyup: read %s", name);
+        if (n == 0)
+            break;
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = write(out, buf + off, (size_t)(n - off));
+            if (w < 0)
+                die_errno("tmpcopyup: write %s", name);
+            off += w;
+        }
+    }
+    if (fchown(out, st->st_uid, st->st_gid) < 0 || fchmod(out, st->st_mode & 07777) < 0)
+        die_errno("tmpcopyup: set owner and mode of %s", name);
+    copy_times(out, st);
+    close(in);
+    close(out);
+}
+
+/* Copy the contents of directory sfd into directory dfd: files, directories, symlinks and
+ * special files with their owners, modes and times.  Nothing is followed: both fds are the
+ * container's own directories and every entry is opened relative to them with O_NOFOLLOW. */
+static void copy_tree(int sfd, int dfd, int depth)
+{
+    if (depth > 64)
+        die("tmpcopyup: directory tree too deep");
+    int lfd = dup(sfd);
+    if (lfd < 0)
+        die_errno("tmpcopyup: dup");
+    DIR *d = fdopendir(lfd);
+    if (!d)
+        die_errno("tmpcopyup: read directory");
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *n = e->d_name;
+        struct stat st;
+        if (!strcmp(n, ".") || !strcmp(n, ".."))
+            continue;
+        if (fstatat(sfd, n, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            die_errno("tmpcopyup: stat %s", n);
+        if (S_ISDIR(st.st_mode)) {
+            if (mkdirat(dfd, n, 0700) < 0)
+                die_errno("tmpcopyup: mkdir %s", n);
+            int s2 = openat(sfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            int d2 = openat(dfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (s2 < 0 || d2 < 0)
+                die_errno("tmpcopyup: open directory %s", n);
+            copy_tree(s2, d2, depth + 1);
+            if (fchown(d2, st.st_uid, st.st_gid) < 0 || fchmod(d2, st.st_mode & 07777) < 0)
+                die_errno("tmpcopyup: set owner and mode of %s", n);
+            copy_times(d2, &st);
+            close(s2);
+            close(d2);
+        } else if (S_ISREG(st.st_mode)) {
+            copy_file(sfd, dfd, n, &st);
+        } else if (S_ISLNK(st.st_mode)) {
+            char target[4096];
+            ssize_t len = readlinkat(sfd, n, target, sizeof(target) - 1);
+            if (len < 0)
+                die_errno("tmpcopyup: readlink %s", n);
+            target[len] = '\0';
+            if (symlinkat(target, dfd, n) < 0)
+                die_errno("tmpcopyup: symlink %s", n);
+            if (fchownat(dfd, n, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+                die_errno("tmpcopyup: chown %s", n);
+        } else {
+            if (mknodat(dfd, n, st.st_mode, st.st_rdev) < 0)
+                die_errno("tmpcopyup: mknod %s", n);
+            if (fchownat(dfd, n, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0 ||
+                fchmodat(dfd, n, st.st_mode & 07777, 0) < 0)
+                die_errno("tmpcopyup: set owner and mode of %s", n);
+        }
+    }
+    closedir(d);
+}
+
+void op_mount_tmpcopyup(const char *src, const char *target, const char *fstype,
+                        unsigned long flags, const char *data)
+{
+    int under = open_in_root(target, O_RDONLY | O_DIRECTORY, 0);
+    if (under < 0)
+        die_errno("open %s in rootfs for tmpcopyup", target);
+    mount_at_fd(under, src, target, fstype, flags, data);
+    int top = open_in_root(target, O_RDONLY | O_DIRECTORY, 0); /* the new filesystem */
+    if (top < 0)
+        die_errno("open new mount %s", target);
+    copy_tree(under, top, 0);
+    close(top);
+    close(under);
+}
+
+#define MAX_TREES 64
+static int trees[MAX_TREES];
+
+static void write_file(const char *path, const struct plan_arg *a)
+{
+    op_write(path, a->data, a->len);
+}
+
+/* A user namespace with the given maps, as an fd: a short-lived child creates it, we write its
+ * maps, keep a reference to its namespace and let it exit. */
+static int userns_with_maps(const struct plan_arg *uid_map, const struct plan_arg *gid_map)
+{
+    int gate[2];
+    char path[64];
+    if (pipe2(gate, O_CLOEXEC) < 0)
+        die_errno("pipe");
+    pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)(CLONE_NEWUSER | SIGCHLD), NULL, NULL,
+                               NULL, NULL);
+    if (pid < 0)
+        die_errno("clone a user namespace for an id-mapped mount");
+    if (pid == 0) {
+        char c;
+        close(gate[1]);
+        (void)!read(gate[0], &c, 1);
+        _exit(0);
+    }
+    close(gate[0]);
+    snprintf(path, sizeof(path), "/proc/%d/uid_map", pid);
+    write_file(path, uid_map);
+    snprintf(path, sizeof(path), "/proc/%d/gid_map", pid);
+    write_file(path, gid_map);
+    snprintf(path, sizeof(path), "/proc/%d/ns/user", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        die_errno("open %s", path);
+    close(gate[1]);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    return fd;
+}
+
+void op_idmap_tree(uint64_t slot, const char *src, uint64_t recursive,
+                   const struct plan_arg *uid_map, const struct plan_arg *gid_map)
+{
+    if (slot >= MAX_TREES)
+        die("plan: detached mount slot %llu out of range", (unsigned long long)slot);
+    int userns = userns_with_maps(uid_map, gid_map);
+    unsigned rec = recursive ? AT_RECURSIVE : 0;
+    int fd = (int)syscall(SYS_open_tree, AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | rec);
+    if (fd < 0)
+        die_errno("open_tree %s", src);
+    struct mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)userns };
+    if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | rec, &attr, sizeof(attr)) < 0)
+        die_errno("id-map mount of %s", src);
+    close(userns);
+    trees[slot] = fd + 1;
+}
+
+void op_mount_tree(uint64_t slot, const char *target)
+{
+    if (slot >= MAX_TREES || !trees[slot])
+        die("plan: no detached mount in slot %llu", (unsigned long long)slot);
+    int tfd = target_fd(target);
+    if (syscall(SYS_move_mount, trees[slot] - 1, "", tfd, "",
+                MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+        die_errno("attach id-mapped mount at %s", target);
+    close(tfd);
+    close(trees[slot] - 1);
+    trees[slot] = 0;
 }
 
 void op_mount_setattr(const char *target, uint64_t flags, uint64_t set, uint64_t clr)
@@ -169,6 +379,8 @@ void op_mknod(const char *path, unsigned mode, uint64_t dev, unsigned uid, unsig
             die_errno("mknod %s", path);
     } else if (fchownat(pfd, base, uid, gid, AT_SYMLINK_NOFOLLOW) < 0) {
         die_errno("chown %s", path);
+    } else if (fchmodat(pfd, base, mode & 07777, 0) < 0) { /* the umask is not the config's */
+        die_errno("chmod %s", path);
     }
     close(pfd);
 }
@@ -251,21 +463,6 @@ void op_mask(const char *path)
         close(nfd);
     }
     close(fd);
-}
-
-static unsigned long locked_flags(const char *path)
-{
-    struct statvfs sv;
-    unsigned long f = 0;
-    if (statvfs(path, &sv) < 0)
-        die_errno("statvfs %s", path);
-    if (sv.f_flag & ST_NOSUID) f |= MS_NOSUID;
-    if (sv.f_flag & ST_NODEV) f |= MS_NODEV;
-    if (sv.f_flag & ST_NOEXEC) f |= MS_NOEXEC;
-    if (sv.f_flag & ST_NOATIME) f |= MS_NOATIME;
-    if (sv.f_flag & ST_NODIRATIME) f |= MS_NODIRATIME;
-    if (sv.f_flag & ST_RELATIME) f |= MS_RELATIME;
-    return f;
 }
 
 static void remount_ro_fd(int fd, const char *path)

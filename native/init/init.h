@@ -50,6 +50,16 @@ void op_move_root(void);
 void op_mask(const char *path);
 void op_readonly(const char *path);
 void op_remount_ro(const char *path);
+void op_mount_tmpcopyup(const char *src, const char *target, const char *fstype,
+                        unsigned long flags, const char *data);
+void op_idmap_tree(uint64_t slot, const char *src, uint64_t recursive,
+                   const struct plan_arg *uid_map, const struct plan_arg *gid_map);
+void op_mount_tree(uint64_t slot, const char *target);
+
+/* attrs.c: scheduling attributes */
+void op_ioprio(uint64_t value);
+void op_sched_attr(const struct plan_arg *attr);
+void op_cpu_affinity(const struct plan_arg *mask);
 
 /* proc.c: the process' own attributes */
 void op_write(const char *path, const char *data, uint32_t len);

@@ -227,6 +227,25 @@ int main(int argc, char **argv)
             if (prctl(PR_SET_PDEATHSIG, (unsigned long)arg_u64(r, 0), 0, 0, 0) < 0)
                 die_errno("set parent death signal");
             break;
+        case OP_MOUNT_TMPCOPYUP:
+            op_mount_tmpcopyup(arg_str(r, 0), arg_str(r, 1), arg_str(r, 2),
+                               (unsigned long)arg_u64(r, 3), arg_str(r, 4));
+            break;
+        case OP_IDMAP_TREE:
+            op_idmap_tree(arg_u64(r, 0), arg_str(r, 1), arg_u64(r, 2), &r->args[3], &r->args[4]);
+            break;
+        case OP_MOUNT_TREE:
+            op_mount_tree(arg_u64(r, 0), arg_str(r, 1));
+            break;
+        case OP_IOPRIO:
+            op_ioprio(arg_u64(r, 0));
+            break;
+        case OP_SCHED_ATTR:
+            op_sched_attr(&r->args[0]);
+            break;
+        case OP_CPU_AFFINITY:
+            op_cpu_affinity(&r->args[0]);
+            break;
         case OP_HOOK_STATE:
             op_hook_state((int)arg_u64(r, 0), (int)arg_u64(r, 1));
             break;
