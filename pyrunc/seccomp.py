@@ -135,7 +135,8 @@ def _toolchain_id() -> bytes:
     global _toolchain
     if _toolchain is None:
         u = os.uname()
-        parts = [u.release, u.version, u.machine, _stat_id(f"{_HERE}/seccomp_compile.py")]
+        parts = [u.release, u.version, u.machine, _stat_id(f"{_HERE}/seccomp.py"),
+                 _stat_id(f"{_HERE}/seccomp_compile.py")]
         for suffix in _imp.extension_suffixes():
             if os.path.exists(f"{_HERE}/_native{suffix}"):
                 parts.append(_stat_id(f"{_HERE}/_native{suffix}"))

@@ -267,6 +267,21 @@ def _flags(value: object, where: str, notify: bool) -> int:
     return flags
 
 
+def features() -> dict:
+    """The ``linux.seccomp`` object of the features document (features-linux.md) for this
+    libseccomp and kernel: every name compile_profile accepts, and the flags the kernel has."""
+    ctx = lib.pyrunc_seccomp_init(ACTIONS["SCMP_ACT_ALLOW"][0])
+    try:
+        archs = sorted(name for name, token in ARCHES.items()
+                       if lib.pyrunc_seccomp_arch_add(ctx, token) in (0, -17))
+    finally:
+        lib.pyrunc_seccomp_release(ctx)
+    supported = [name for name, bit in FLAGS.items()
+                 if _probe(bit | FLAG_NEW_LISTENER if bit == FLAG_WAIT_KILLABLE_RECV else bit)]
+    return {"enabled": True, "actions": sorted(ACTIONS), "operators": sorted(OPERATORS),
+            "archs": archs, "knownFlags": list(FLAGS), "supportedFlags": supported}
+
+
 # --- libseccomp ------------------------------------------------------------------------------
 
 def libseccomp_version() -> str:
@@ -284,6 +299,9 @@ def _build(default: int, arches: list[tuple[str, int]], rules: list[tuple[Rule, 
     try:
         for where, token in arches:
             rc = lib.pyrunc_seccomp_arch_add(ctx, token)
+            if rc == -33:  # -EDOM
+                raise ConfigError(where, "cannot share a filter with the native architecture "
+                                         "(their byte order differs)")
             if rc < 0 and rc != -17:  # -EEXIST: the native architecture is always there
                 raise ConfigError(where, f"architecture not supported by libseccomp "
                                          f"{libseccomp_version()}: {os.strerror(-rc)}")

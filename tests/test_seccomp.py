@@ -56,6 +56,17 @@ def test_tables_match_libseccomp_header():
     assert lib.SCMP_FLTATR_CTL_OPTIMIZE == seccomp_compile.SCMP_FLTATR_CTL_OPTIMIZE
 
 
+def test_features_document():
+    f = seccomp_compile.features()
+    assert f["enabled"] and "SCMP_ACT_NOTIFY" in f["actions"] and len(f["operators"]) == 7
+    assert {"SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_AARCH64"} \
+        <= set(f["archs"])
+    assert "SCMP_ARCH_LOONGARCH64" not in f["archs"]  # newer than libseccomp 2.5.4
+    assert f["knownFlags"] == list(seccomp_compile.FLAGS)
+    assert set(f["supportedFlags"]) <= set(f["knownFlags"])
+    assert "SECCOMP_FILTER_FLAG_LOG" in f["supportedFlags"]  # Linux 4.14
+
+
 def test_program_shape_and_skipped_names():
     prog = compiled(allow_but({"names": ["getppid", "no_such_syscall_x"],
                                "action": "SCMP_ACT_ERRNO"}))
@@ -513,6 +524,7 @@ MALFORMED = [
     ("defaultErrnoRet", 1, "SCMP_ACT_ALLOW does not take an errno value"),
     ("architectures[0]", "SCMP_ARCH_Z80", "unknown seccomp architecture"),
     ("architectures[0]", "SCMP_ARCH_LOONGARCH64", "not supported by libseccomp"),
+    ("architectures[0]", "SCMP_ARCH_S390X", "byte order differs"),
     ("architectures", "SCMP_ARCH_X86", "must be an array"),
     ("flags", ["SECCOMP_FILTER_FLAG_MAGIC"], "unknown seccomp flag"),
     ("listenerMetadata", "m", "must not be set without listenerPath"),
