@@ -14,7 +14,10 @@ semantics follow runc (libcontainer/seccomp) where the spec leaves room:
   empty list means none); an unsupported flag is an error;
 - SCMP_ACT_NOTIFY adds SECCOMP_FILTER_FLAG_NEW_LISTENER; it cannot be the default action nor
   apply to ``write``, which the init needs after loading the filter to report the listener fd;
-- more than 32 rules turn on libseccomp's binary-tree optimisation.
+- more than 32 rules turn on libseccomp's binary-tree optimisation;
+- when the default action denies, native syscalls numbered above the profile's last one get
+  ENOSYS (runc's "-ENOSYS stub", here as libseccomp rules), so programs fall back from
+  syscalls newer than the profile instead of failing with EPERM.
 """
 from __future__ import annotations
 
@@ -98,6 +101,11 @@ FLAGS: dict[str, int] = {
 NOTIFY_FORBIDDEN = frozenset({"write"})
 
 EPERM = 1
+ENOSYS_ACTION = ACTIONS["SCMP_ACT_ERRNO"][0] | 38  # SCMP_ACT_ERRNO(ENOSYS)
+ALLOW_LIKE = {ACTIONS["SCMP_ACT_ALLOW"][0], ACTIONS["SCMP_ACT_LOG"][0]}  # and TRACE(any data)
+# Highest syscall number the ENOSYS rules cover, by native architecture (AUDIT_ARCH_*): on
+# x86-64, 512 and up belong to the x32 ABI.  Elsewhere: 128 past the profile's last syscall.
+ENOSYS_LIMIT = {62 | 0x80000000 | 0x40000000: 511}
 SCMP_FLTATR_CTL_OPTIMIZE = 8
 OPTIMIZE_ABOVE = 32  # rules; runc's threshold for the binary tree
 _U64 = (1 << 64) - 1
@@ -291,50 +299,111 @@ def libseccomp_version() -> str:
     return f"{v[0]}.{v[1]}.{v[2]}"
 
 
-def _build(default: int, arches: list[tuple[str, int]], rules: list[tuple[Rule, int]],
-           path: str) -> bytes:
+def _new_ctx(default: int, path: str, optimize: bool):
     ctx = lib.pyrunc_seccomp_init(default)
     if ctx == ffi.NULL:
         raise ConfigError(f"{path}.defaultAction", "libseccomp refuses this default action")
+    if optimize:
+        lib.pyrunc_seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2)
+    return ctx
+
+
+def _add_arches(ctx, arches: list[tuple[str, int]]) -> None:
+    for where, token in arches:
+        rc = lib.pyrunc_seccomp_arch_add(ctx, token)
+        if rc == -33:  # -EDOM
+            raise ConfigError(where, "cannot share a filter with the native architecture "
+                                     "(their byte order differs)")
+        if rc < 0 and rc != -17:  # -EEXIST: the native architecture is always there
+            raise ConfigError(where, f"architecture not supported by libseccomp "
+                                     f"{libseccomp_version()}: {os.strerror(-rc)}")
+
+
+def _add_rules(ctx, rules: list[tuple[Rule, int]]) -> None:
+    index = ffi.new("unsigned int[6]")
+    ops = ffi.new("int[6]")
+    datum_a = ffi.new("uint64_t[6]")
+    datum_b = ffi.new("uint64_t[6]")
+    for rule, nr in rules:
+        for k, (i, op, a, b) in enumerate(rule.cmps):
+            index[k], ops[k], datum_a[k], datum_b[k] = i, op, a, b
+        rc = lib.pyrunc_seccomp_rule_add(ctx, rule.action, nr, len(rule.cmps),
+                                         index, ops, datum_a, datum_b)
+        if rc < 0:
+            raise ConfigError(rule.where, f"libseccomp refuses the rule for {rule.name}: "
+                                          f"{os.strerror(-rc)}")
+
+
+def _export(ctx, path: str) -> bytes:
+    fd = os.memfd_create("pyrunc-seccomp", os.MFD_CLOEXEC)
     try:
-        for where, token in arches:
-            rc = lib.pyrunc_seccomp_arch_add(ctx, token)
-            if rc == -33:  # -EDOM
-                raise ConfigError(where, "cannot share a filter with the native architecture "
-                                         "(their byte order differs)")
-            if rc < 0 and rc != -17:  # -EEXIST: the native architecture is always there
-                raise ConfigError(where, f"architecture not supported by libseccomp "
-                                         f"{libseccomp_version()}: {os.strerror(-rc)}")
-        if len(rules) > OPTIMIZE_ABOVE:
-            lib.pyrunc_seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2)
-        index = ffi.new("unsigned int[6]")
-        ops = ffi.new("int[6]")
-        datum_a = ffi.new("uint64_t[6]")
-        datum_b = ffi.new("uint64_t[6]")
-        for rule, nr in rules:
-            for k, (i, op, a, b) in enumerate(rule.cmps):
-                index[k], ops[k], datum_a[k], datum_b[k] = i, op, a, b
-            rc = lib.pyrunc_seccomp_rule_add(ctx, rule.action, nr, len(rule.cmps),
-                                             index, ops, datum_a, datum_b)
+        rc = lib.pyrunc_seccomp_export_bpf(ctx, fd)
+        if rc < 0:
+            raise ConfigError(path, f"libseccomp cannot export the filter: {os.strerror(-rc)}")
+        size = os.fstat(fd).st_size
+        chunks: list[bytes] = []
+        done = 0
+        while done < size:
+            chunk = os.pread(fd, size - done, done)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            done += len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _enosys_rules(default: int, arches: list[tuple[str, int]], rules: list[tuple[Rule, int]],
+                  path: str) -> list[tuple[Rule, int]]:
+    """runc's -ENOSYS stub, as libseccomp rules: native syscalls numbered above every syscall
+    the profile names fail with ENOSYS instead of the default action, so a program falls back
+    from a syscall newer than the profile (glibc does, on ENOSYS only).  Like runc: only when
+    the default action denies and ``architectures`` is given.  Unlike runc's hand-made BPF it
+    covers the native ABI only (libseccomp cannot name future syscalls of the others)."""
+    if not arches or default in ALLOW_LIKE or default == ENOSYS_ACTION \
+            or default & 0xFFFF0000 == ACTIONS["SCMP_ACT_TRACE"][0]:
+        return []
+    top = max((nr for _rule, nr in rules if nr >= 0), default=0)
+    if top == 0:
+        return []
+    limit = ENOSYS_LIMIT.get(lib.pyrunc_seccomp_arch_native(), top + 128)
+    stub = Rule(path, "a syscall newer than the profile", ENOSYS_ACTION, [])
+    return [(stub, nr) for nr in range(top + 1, limit + 1)]
+
+
+def _build(default: int, arches: list[tuple[str, int]], rules: list[tuple[Rule, int]],
+           path: str) -> bytes:
+    optimize = len(rules) > OPTIMIZE_ABOVE
+    enosys = _enosys_rules(default, arches, rules, path)
+    native = lib.pyrunc_seccomp_arch_native()
+    others = [(w, t) for w, t in arches if t != native]
+    ctx = _new_ctx(default, path, optimize)
+    try:
+        if enosys and others:
+            # Raw syscall numbers exist on the native ABI only: those rules go to a native-only
+            # filter, the profile's rules to both, and libseccomp merges the two.
+            if lib.pyrunc_seccomp_arch_remove(ctx, native) < 0:
+                raise ConfigError(path, "libseccomp cannot build a multi-architecture filter")
+            _add_arches(ctx, others)
+            _add_rules(ctx, rules)
+            nat = _new_ctx(default, path, optimize)
+            try:
+                _add_rules(nat, rules)
+                _add_rules(nat, enosys)
+            except BaseException:
+                lib.pyrunc_seccomp_release(nat)
+                raise
+            rc = lib.pyrunc_seccomp_merge(ctx, nat)  # releases nat when it succeeds
             if rc < 0:
-                raise ConfigError(rule.where, f"libseccomp refuses the rule for {rule.name}: "
-                                              f"{os.strerror(-rc)}")
-        fd = os.memfd_create("pyrunc-seccomp", os.MFD_CLOEXEC)
-        try:
-            rc = lib.pyrunc_seccomp_export_bpf(ctx, fd)
-            if rc < 0:
-                raise ConfigError(path, f"libseccomp cannot export the filter: {os.strerror(-rc)}")
-            size = os.fstat(fd).st_size
-            chunks = []
-            while size > 0:
-                chunk = os.pread(fd, size, sum(len(c) for c in chunks))
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                size -= len(chunk)
-            bpf = b"".join(chunks)
-        finally:
-            os.close(fd)
+                lib.pyrunc_seccomp_release(nat)
+                raise ConfigError(path, f"libseccomp cannot merge the filters: "
+                                        f"{os.strerror(-rc)}")
+        else:
+            _add_arches(ctx, arches)
+            _add_rules(ctx, rules)
+            _add_rules(ctx, enosys)
+        bpf = _export(ctx, path)
     finally:
         lib.pyrunc_seccomp_release(ctx)
     if len(bpf) // 8 > BPF_MAXINSNS:

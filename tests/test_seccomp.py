@@ -271,6 +271,34 @@ def test_rules_with_the_default_action_are_skipped():
     assert res.value == [-1, MARK]
 
 
+def test_syscalls_newer_than_the_profile_get_enosys():
+    """runc's -ENOSYS stub: with a denying default other than ENOSYS (Docker's is EPERM),
+    syscalls numbered above every syscall the profile names fail with ENOSYS, so glibc falls
+    back (e.g. from fchmodat2); older unlisted syscalls still get the default action."""
+    prof = h.podman_profile()
+    prof["defaultErrnoRet"] = errno.EPERM
+    top = max(h.nr(n) for s in prof["syscalls"] for n in s["names"]
+              if lib.pyrunc_seccomp_resolve_name(n.encode()) >= 0)
+    newer = [top + 1, top + 3]
+    prog = compiled(prof)
+
+    def body(_fd):
+        return {"newer": [h.raw_syscall(n)[1] for n in newer],
+                "add_key": h.sys_call("add_key", 0, 0, 0, 0, 0)[1],
+                "getppid": h.sys_call("getppid")}
+
+    res = h.run_filtered(prog, body)
+    assert res.value == {"newer": [errno.ENOSYS] * 2, "add_key": errno.EPERM,
+                         "getppid": [os.getpid(), 0]}, res
+    if os.uname().machine == "x86_64":  # the compat ABIs keep their rules after the merge
+        allowed = h.run_filtered(prog, lambda _fd: h.i386_syscall(h.I386_GETPPID))
+        assert allowed.value == os.getpid() or allowed.signal == signal.SIGSEGV, allowed
+    # As runc: no architectures listed, no stub.
+    del prof["architectures"]
+    res = h.run_filtered(compiled(prof), lambda _fd: h.raw_syscall(newer[0])[1])
+    assert res.value == errno.EPERM
+
+
 # --- Podman's default profile (an allow-list) ------------------------------------------------
 
 def test_podman_default_profile_allows_a_workload_and_denies_the_rest():

@@ -39,6 +39,17 @@ int pyrunc_seccomp_arch_add(void *ctx, uint32_t arch_token)
     return seccomp_arch_add(ctx, arch_token);
 }
 
+int pyrunc_seccomp_arch_remove(void *ctx, uint32_t arch_token)
+{
+    return seccomp_arch_remove(ctx, arch_token);
+}
+
+/* Moves src's architectures and rules into dst; src is released on success. */
+int pyrunc_seccomp_merge(void *dst, void *src)
+{
+    return seccomp_merge(dst, src);
+}
+
 int pyrunc_seccomp_attr_set(void *ctx, int attr, uint32_t value)
 {
     return seccomp_attr_set(ctx, (enum scmp_filter_attr)attr, value);
