@@ -108,8 +108,8 @@ ALLOW_LIKE = {ACTIONS["SCMP_ACT_ALLOW"][0], ACTIONS["SCMP_ACT_LOG"][0]}  # and T
 ENOSYS_LIMIT = {62 | 0x80000000 | 0x40000000: 511}
 SCMP_FLTATR_CTL_OPTIMIZE = 8
 OPTIMIZE_ABOVE = 32  # rules; runc's threshold for the binary tree
-_U64 = (1 << 64) - 1
 BPF_MAXINSNS = 4096
+_U64 = (1 << 64) - 1
 _U16 = (1 << 16) - 1
 
 
