@@ -336,15 +336,19 @@ class Planner:
             prop = PROPAGATION[lx.rootfs_propagation]
         # The container's copy of the host's mounts gets the configured propagation (rslave by
         # default: host mounts still reach it, nothing goes back).
-        p.add("MOUNT_RAW", "", "/", "", prop, "")
-        if prop not in (MS_SLAVE | MS_REC, MS_PRIVATE | MS_REC):
+        # (Unbindable mounts cannot be bound: the rootfs gets that only after pivot_root.)
+        first = MS_SLAVE | MS_REC if prop & MS_UNBINDABLE else prop
+        p.add("MOUNT_RAW", "", "/", "", first, "")
+        if first not in (MS_SLAVE | MS_REC, MS_PRIVATE | MS_REC):
             # Some mounts may still be shared: pivot_root refuses a shared parent of the new
-            # root, and the rootfs bind below would propagate to the host.  Make the mount the
-            # rootfs sits on private (runc's rootfsParentMountPrivate), and "/" too.
+            # root (and a shared "/"), and the rootfs bind below would propagate to the host.
+            # Make them slaves (runc's rootfsParentMountPrivate makes the parent private, which
+            # would stop a `slave` rootfs from following the host): the rootfs bind then is a
+            # slave too, and PROPAGATE after pivot_root gives it the configured propagation.
             parent = mount_point_of(rootfs)
-            p.add("MOUNT_RAW", "", parent, "", MS_PRIVATE, "")
-            if parent != "/" and not self.no_pivot:
-                p.add("MOUNT_RAW", "", "/", "", MS_PRIVATE, "")
+            p.add("MOUNT_RAW", "", parent, "", MS_SLAVE, "")
+            if parent != "/":
+                p.add("MOUNT_RAW", "", "/", "", MS_SLAVE, "")
         p.add("MOUNT_RAW", rootfs, rootfs, "", MS_BIND | MS_REC, "")
         p.add("ROOT", rootfs)
         dev_is_bind = False
@@ -365,14 +369,27 @@ class Planner:
             p.add("MOVE_ROOT")
         else:
             p.add("PIVOT_ROOT")
-        if prop != MS_SLAVE | MS_REC:
-            p.add("PROPAGATE", "/", prop)
+        self._names_and_sysctls()
         for path in lx.masked_paths:
             p.add("MASK", path)
         for path in lx.readonly_paths:
             p.add("READONLY", path)
         if cfg.root_readonly:
             p.add("REMOUNT_RO", "/")
+        if prop != MS_SLAVE | MS_REC:  # last: masks and read-only paths are binds, which an
+            p.add("PROPAGATE", "/", prop)  # unbindable tree would refuse
+
+    def _names_and_sysctls(self) -> None:
+        """Hostname and sysctls, after pivot_root (the container's /proc) and before
+        readonlyPaths makes /proc/sys read-only (Docker sets net.* sysctls and masks /proc/sys)."""
+        cfg, p = self.cfg, self.plan
+        lx = cfg.linux
+        if cfg.hostname is not None and lx.namespace("uts") is not None:
+            p.add("SETHOSTNAME", cfg.hostname)
+        if cfg.domainname is not None and lx.namespace("uts") is not None:
+            p.add("SETDOMAINNAME", cfg.domainname)
+        for key, value in lx.sysctl.items():
+            p.add("WRITE", "/proc/sys/" + key.replace(".", "/"), value)
 
     @staticmethod
     def _is_bind(m: Mount) -> bool:
@@ -508,12 +525,6 @@ class Planner:
         lx = cfg.linux
         if proc.terminal and self.fds.console is not None:
             p.add("CONSOLE", self.fds.console, 1)
-        if cfg.hostname is not None and lx.namespace("uts") is not None:
-            p.add("SETHOSTNAME", cfg.hostname)
-        if cfg.domainname is not None and lx.namespace("uts") is not None:
-            p.add("SETDOMAINNAME", cfg.domainname)
-        for key, value in lx.sysctl.items():
-            p.add("WRITE", "/proc/sys/" + key.replace(".", "/"), value)
         if proc.oom_score_adj is not None:
             p.add("WRITE", "/proc/self/oom_score_adj", str(proc.oom_score_adj))
         for r in proc.rlimits:

@@ -56,7 +56,7 @@ def run_script(rt, script: str, edit: Callable[[dict[str, Any]], Any] | None = N
             add_userns(cfg)
         if edit is not None:
             r = edit(cfg)
-            return r if r is not None else cfg
+            return r if isinstance(r, dict) else cfg
         return cfg
 
     b = rt.bundle(["sh", "-c", f"exec >/share/{name} 2>&1\n{script}"], full_edit, share=True,
@@ -84,3 +84,32 @@ def create_fails(rt, edit: Callable[[dict[str, Any]], Any] | None = None, *,
     assert r.returncode != 0, f"create succeeded: {r.stdout} {r.stderr}"
     assert rt("state", cid).returncode != 0, "a refused container is still known"
     return r
+
+
+class MountLine:
+    """One /proc/self/mountinfo line, with the optional (propagation) fields kept."""
+
+    def __init__(self, line: str) -> None:
+        f = line.split()
+        sep = f.index("-")
+        self.mount_point = f[4]
+        self.options = set(f[5].split(","))
+        self.optional = f[6:sep]
+        self.fstype = f[sep + 1]
+        self.source = f[sep + 2]
+        self.super_options = set(f[sep + 3].split(","))
+
+    @property
+    def propagation(self) -> set[str]:
+        """{"shared", "master", "unbindable"} as present (private: empty)."""
+        return {o.split(":")[0] for o in self.optional}
+
+
+def mountinfo(text: str) -> dict[str, MountLine]:
+    """The mount visible at each mount point in mountinfo `text` (the last one wins)."""
+    out = {}
+    for line in text.splitlines():
+        if " - " in line:
+            m = MountLine(line)
+            out[m.mount_point] = m
+    return out

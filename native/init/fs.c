@@ -396,11 +396,19 @@ void op_symlink(const char *target, const char *link)
 
 void op_pivot_root(void)
 {
+    int old_root = open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+    if (old_root < 0)
+        die_errno("open old root");
     if (fchdir(root_fd) < 0)
         die_errno("chdir to rootfs");
     if (syscall(SYS_pivot_root, ".", ".") < 0)
         die_errno("pivot_root");
-    /* The old root is now stacked under "."; keep its unmount from reaching the host. */
+    /* The old root is now stacked on top of the new one.  Step into it (not the new root,
+     * whose mounts keep their configured propagation) and keep its unmount from reaching the
+     * host. */
+    if (fchdir(old_root) < 0)
+        die_errno("chdir to old root");
+    close(old_root);
     if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0)
         die_errno("make old root rslave");
     if (umount2(".", MNT_DETACH) < 0)
