@@ -84,28 +84,78 @@ int parent_in_root(const char *path, const char **base)
     return fd;
 }
 
+/* mkdir -p inside the root.  A dangling symlink on the way is followed the way the kernel
+ * would inside the root (absolute targets from the rootfs, relative ones from the link's
+ * directory) and the missing directories are created there: never outside. */
 void mkdirs_in_root(const char *path, unsigned mode)
 {
-    int fd = open_in_root(path, O_PATH | O_DIRECTORY, 0);
-    if (fd >= 0) {
-        close(fd);
-        return;
+    char cur[4096], prefix[4096], next[4096];
+    snprintf(cur, sizeof(cur), "%s", path);
+    for (int hops = 0; hops < 40; hops++) {
+        int fd = open_in_root(cur, O_PATH | O_DIRECTORY, 0);
+        if (fd >= 0) {
+            close(fd);
+            return;
+        }
+        if (errno == ENOTDIR)
+            die("mkdir %s in rootfs: not a directory", path);
+        if (errno != ENOENT)
+            die_errno("open %s in rootfs", path);
+        int restarted = 0;
+        prefix[0] = '\0';
+        const char *p = cur;
+        while (*p && !restarted) {
+            while (*p == '/')
+                p++;
+            if (!*p)
+                break;
+            const char *end = strchr(p, '/');
+            size_t n = end ? (size_t)(end - p) : strlen(p);
+            char comp[256];
+            if (n >= sizeof(comp))
+                die("mkdir %s in rootfs: name too long", path);
+            memcpy(comp, p, n);
+            comp[n] = '\0';
+            p += n;
+            char cand[4096];
+            if ((size_t)snprintf(cand, sizeof(cand), "%s/%s", prefix, comp) >= sizeof(cand))
+                die("mkdir %s in rootfs: path too long", path);
+            fd = open_in_root(cand, O_PATH | O_DIRECTORY, 0);
+            if (fd >= 0) {
+                close(fd);
+                snprintf(prefix, sizeof(prefix), "%s", cand);
+                continue;
+            }
+            if (errno != ENOENT)
+                die_errno("open %s in rootfs", cand);
+            int pfd = open_in_root(*prefix ? prefix : "/", O_PATH | O_DIRECTORY, 0);
+            if (pfd < 0)
+                die_errno("open %s in rootfs", *prefix ? prefix : "/");
+            char target[4096];
+            ssize_t len = readlinkat(pfd, comp, target, sizeof(target) - 1);
+            if (len >= 0) { /* a dangling symlink: go where it points, inside the root */
+                target[len] = '\0';
+                if ((size_t)snprintf(next, sizeof(next), "%s/%s/%s",
+                                     target[0] == '/' ? "" : prefix, target, p) >= sizeof(next))
+                    die("mkdir %s in rootfs: path too long", path);
+                snprintf(cur, sizeof(cur), "%s", next);
+                restarted = 1;
+            } else if (mkdirat(pfd, comp, mode) < 0 && errno != EEXIST) {
+                die_errno("mkdir %s in rootfs", cand);
+            } else {
+                snprintf(prefix, sizeof(prefix), "%s", cand);
+            }
+            close(pfd);
+        }
+        if (!restarted) {
+            fd = open_in_root(path, O_PATH | O_DIRECTORY, 0);
+            if (fd < 0)
+                die_errno("open %s in rootfs", path);
+            close(fd);
+            return;
+        }
     }
-    if (errno == ENOTDIR)
-        die("mkdir %s in rootfs: not a directory", path);
-    if (errno != ENOENT)
-        die_errno("open %s in rootfs", path);
-    const char *base;
-    int pfd = parent_in_root(path, &base);
-    if (*base && strcmp(base, ".") && strcmp(base, "..")) {
-        if (mkdirat(pfd, base, mode) < 0 && errno != EEXIST)
-            die_errno("mkdir %s in rootfs", path);
-    }
-    close(pfd);
-    fd = open_in_root(path, O_PATH | O_DIRECTORY, 0);
-    if (fd < 0)
-        die_errno("open %s in rootfs", path);
-    close(fd);
+    die("mkdir %s in rootfs: too many levels of symbolic links", path);
 }
 
 void mkfile_in_root(const char *path, unsigned mode)
