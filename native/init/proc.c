@@ -15,6 +15,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -182,8 +183,18 @@ void op_exec(const struct plan_rec *r)
     int keep = 3 + (int)preserve;
     if (sync_fd >= 0 && sync_fd < keep)
         die("sync fd collides with a preserved fd");
-    if (syscall(SYS_close_range, keep, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-        die_errno("close_range");
+    if (syscall(SYS_close_range, keep, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
+        /* A seccomp profile loaded just before (noNewPrivileges) may refuse close_range,
+         * as Docker's default does: mark them one by one with fcntl instead. */
+        struct rlimit rl;
+        int top = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536 ? (int)rl.rlim_cur
+                                                                           : 65536;
+        for (int fd = keep; fd < top; fd++) {
+            int fl = fcntl(fd, F_GETFD);
+            if (fl >= 0 && !(fl & FD_CLOEXEC) && fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0)
+                die_errno("mark fd %d close-on-exec", fd);
+        }
+    }
     execve(exec_path, argv, envp);
     die_errno("exec %s", exec_path);
 }
