@@ -294,20 +294,27 @@ def _id_mappings(d: dict, key: str, path: str) -> list[IdMapping]:
 
 
 def _check_capabilities(names: object, path: str) -> None:
-    """Names must be strings; unknown ones are ignored with a warning, as runc does (a config
-    written for a newer kernel still runs)."""
+    """A name that is no Linux capability is an error (config.md: a value that cannot be
+    mapped to a kernel interface MUST be); a real capability this kernel does not have yet
+    is ignored with runc's warning, so a config written for a newer kernel still runs."""
     if names is None:
         return
     _type(names, list, path, "an array of capability names")
-    from pyrunc.caps import NUMBER
-    unknown = []
+    from pyrunc.caps import NUMBER, last_cap
+    unavailable = []
+    top = None
     for i, n in enumerate(names):  # type: ignore[arg-type]
         _type(n, str, f"{path}[{i}]", "a capability name")
-        if n.upper() not in NUMBER and "CAP_" + n.upper() not in NUMBER:
-            unknown.append(n)
-    if unknown:
+        num = NUMBER.get(n.upper() if n.upper().startswith("CAP_") else "CAP_" + n.upper())
+        if num is None:
+            raise ConfigError(f"{path}[{i}]", f"unknown capability {n!r}")
+        if top is None:
+            top = last_cap()
+        if num > top:
+            unavailable.append(n)
+    if unavailable:
         from pyrunc import log
-        log.warning(f"ignoring unknown or unavailable capabilities: [{' '.join(unknown)}]"
+        log.warning(f"ignoring unknown or unavailable capabilities: [{' '.join(unavailable)}]"
                     f" ({path})")
 
 

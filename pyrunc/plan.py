@@ -91,6 +91,7 @@ OPS: list[tuple[str, int, str, str]] = [
     ("IOPRIO", 63, "u", "ioprio_set(IOPRIO_WHO_PROCESS, 0, u)"),
     ("SCHED_ATTR", 64, "s", "sched_setattr(0, s (a packed struct sched_attr), 0)"),
     ("CPU_AFFINITY", 65, "s", "sched_setaffinity(0, s (a cpu_set_t bit mask))"),
+    ("CHROOT", 66, "", "without a mount namespace of its own: chroot into ROOT, chdir /"),
 ]
 
 OP = {name: code for name, code, _, _ in OPS}

@@ -155,6 +155,27 @@ def check_namespace_path(path: str, ns_type: str, jpath: str) -> None:
                                  f"not a {ns_type} namespace")
 
 
+def check_caps_grantable(proc: Process | None) -> None:
+    """Every capability asked for must be in the runtime's own bounding set: nobody can grant
+    more than it has (capset would fail with a bare EPERM)."""
+    if proc is None:
+        return
+    try:
+        with open("/proc/self/status", "rb") as f:
+            bnd = int(next(ln for ln in f if ln.startswith(b"CapBnd:")).split()[1], 16)
+    except (OSError, StopIteration, ValueError):
+        return
+    top = caps.last_cap()
+    for key, names in proc.capabilities.items():
+        if key == "bounding":  # keeping what is not there is no error: nothing to drop
+            continue
+        for i, n in enumerate(names or []):
+            num = caps.NUMBER.get(n.upper() if n.upper().startswith("CAP_") else "CAP_" + n.upper())
+            if num is not None and num <= top and not bnd >> num & 1:
+                raise ConfigError(f"process.capabilities.{key}[{i}]",
+                                  f"{n} cannot be granted: the runtime itself does not have it")
+
+
 IPC_SYSCTLS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
                "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced")
 
@@ -261,8 +282,6 @@ class Planner:
     # -- namespaces -------------------------------------------------------------------------
     def _validate_namespaces(self) -> None:
         lx = self.cfg.linux
-        if lx.namespace("mount") is None:
-            raise ConfigError("linux.namespaces", "a mount namespace is required")
         if self.cfg.hostname and lx.namespace("uts") is None:
             raise ConfigError("hostname", "setting the hostname needs a private uts namespace")
         if self.cfg.domainname and lx.namespace("uts") is None:
@@ -277,6 +296,7 @@ class Planner:
                 check_namespace_path(n.path, n.type, f"linux.namespaces[{i}].path")
         for key in lx.sysctl:
             check_sysctl(key, lx)
+        check_caps_grantable(self.cfg.process)
 
     def _namespaces(self) -> None:
         p = self.plan
@@ -334,6 +354,19 @@ class Planner:
         prop = MS_SLAVE | MS_REC
         if lx.rootfs_propagation:
             prop = PROPAGATION[lx.rootfs_propagation]
+        if lx.namespace("mount") is None:
+            # The runtime's mount namespace is inherited (config-linux.md#namespaces): the
+            # mounts happen in it and stay after the container (as with runc and crun); the
+            # host's propagation is left alone and the container is chrooted, not pivoted.
+            prop = 0
+        else:
+            self._root_propagation(prop)
+        p.add("MOUNT_RAW", rootfs, rootfs, "", MS_BIND | MS_REC, "")
+        p.add("ROOT", rootfs)
+        self._rootfs_mounts(prop)
+
+    def _root_propagation(self, prop: int) -> None:
+        p, rootfs = self.plan, self.cfg.root_path
         # The container's copy of the host's mounts gets the configured propagation (rslave by
         # default: host mounts still reach it, nothing goes back).
         # (Unbindable mounts cannot be bound: the rootfs gets that only after pivot_root.)
@@ -349,8 +382,10 @@ class Planner:
             p.add("MOUNT_RAW", "", parent, "", MS_SLAVE, "")
             if parent != "/":
                 p.add("MOUNT_RAW", "", "/", "", MS_SLAVE, "")
-        p.add("MOUNT_RAW", rootfs, rootfs, "", MS_BIND | MS_REC, "")
-        p.add("ROOT", rootfs)
+
+    def _rootfs_mounts(self, prop: int) -> None:
+        cfg, p = self.cfg, self.plan
+        lx = cfg.linux
         dev_is_bind = False
         for m in cfg.mounts:
             self._mount(m)
@@ -365,7 +400,9 @@ class Planner:
             pass  # the console is set up after pivot_root, from the container's own devpts
         if self.before_pivot is not None:
             self.before_pivot(p)  # host hooks' sync point and createContainer hooks
-        if self.no_pivot:
+        if not prop:
+            p.add("CHROOT")
+        elif self.no_pivot:
             p.add("MOVE_ROOT")
         else:
             p.add("PIVOT_ROOT")
@@ -376,7 +413,7 @@ class Planner:
             p.add("READONLY", path)
         if cfg.root_readonly:
             p.add("REMOUNT_RO", "/")
-        if prop != MS_SLAVE | MS_REC:  # last: masks and read-only paths are binds, which an
+        if prop and prop != MS_SLAVE | MS_REC:  # last: masks and read-only paths are binds, which an
             p.add("PROPAGATE", "/", prop)  # unbindable tree would refuse
 
     def _names_and_sysctls(self) -> None:

@@ -304,3 +304,24 @@ def test_no_pivot_with_tmpfs_root(rt, tmpfs_bundle):
     out = (rt.share / "out").read_text()
     assert " - tmpfs " in out.splitlines()[0]
     assert "bin" in out.split()
+
+
+def test_no_mount_namespace_inherits_the_runtimes(rt):
+    """config-linux.md#namespaces: without a mount namespace in the config the container
+    inherits the runtime's; it is chrooted into its rootfs, and its mounts (made in the
+    runtime's namespace, as with runc and crun) stay until removed."""
+    def edit(cfg):
+        cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"]
+                                      if n["type"] != "mount"]
+    b = rt.bundle(["sh", "-c", "exec > /share/out 2>&1; readlink /proc/self/ns/mnt; ls /"],
+                  edit, share=True)
+    try:
+        rt.run_to_exit(b)
+    finally:
+        with open("/proc/self/mountinfo") as f:
+            mps = [ln.split()[4] for ln in f if str(b) in ln.split()[4]]
+        for mp in sorted(mps, key=len, reverse=True):
+            subprocess.run(["umount", "-l", mp], check=False)
+    out = (rt.share / "out").read_text().split()
+    assert out[0] == os.readlink("/proc/self/ns/mnt")
+    assert "bin" in out and "etc" in out

@@ -481,6 +481,17 @@ void op_move_root(void)
     set_root("/");
 }
 
+void op_chroot(void)
+{
+    if (fchdir(root_fd) < 0)
+        die_errno("chdir to rootfs");
+    if (chroot(".") < 0)
+        die_errno("chroot");
+    if (chdir("/") < 0)
+        die_errno("chdir /");
+    set_root("/");
+}
+
 /* /dev/null as the container sees it, checked to be the real character device 1:3 so that a
  * symlink or a replaced node cannot turn a mask into a bind of something else. */
 static int verified_devnull(void)

@@ -47,6 +47,7 @@ void op_mknod(const char *path, unsigned mode, uint64_t dev, unsigned uid, unsig
 void op_symlink(const char *target, const char *link);
 void op_pivot_root(void);
 void op_move_root(void);
+void op_chroot(void);
 void op_mask(const char *path);
 void op_readonly(const char *path);
 void op_remount_ro(const char *path);

@@ -156,6 +156,9 @@ int main(int argc, char **argv)
         case OP_MOVE_ROOT:
             op_move_root();
             break;
+        case OP_CHROOT:
+            op_chroot();
+            break;
         case OP_MASK:
             op_mask(arg_str(r, 0));
             break;
