@@ -156,14 +156,20 @@ class Mount:
     __slots__ = ("destination", "type", "source", "options", "path", "uid_mappings",
                  "gid_mappings")
 
-    def __init__(self, d: dict, path: str) -> None:
+    def __init__(self, d: dict, path: str, relative_ok: bool = False) -> None:
         _type(d, dict, path, "an object")
         self.path = path
         dest = _str(d, "destination", path)
         if not dest:
             raise ConfigError(f"{path}.destination", "is required")
         if not dest.startswith("/"):
-            raise ConfigError(f"{path}.destination", f"{dest!r} is not an absolute path")
+            # 1.0: MUST be absolute.  1.1+: MAY be relative (deprecated), read from "/".
+            if not relative_ok:
+                raise ConfigError(f"{path}.destination", f"{dest!r} is not an absolute path")
+            from pyrunc import log
+            log.warning(f"mount destination {dest} is not absolute. Support for non-absolute "
+                        "mount destinations will be removed in a future release.")
+            dest = "/" + dest
         self.destination = dest
         self.type = _str(d, "type", path) or ""
         self.source = _str(d, "source", path) or ""
@@ -459,7 +465,8 @@ class Config:
         self.process = Process(p) if p is not None else None
         ms = d.get("mounts") or []
         _type(ms, list, "mounts", "an array")
-        self.mounts = [Mount(m, f"mounts[{i}]") for i, m in enumerate(ms)]
+        rel = oci_minor(v) >= 1
+        self.mounts = [Mount(m, f"mounts[{i}]", rel) for i, m in enumerate(ms)]
         self.linux = Linux(d.get("linux") or {})
         hooks = _obj(d, "hooks", "")
         self.hooks: dict[str, list[Hook]] = {}
@@ -484,6 +491,11 @@ def check_oci_version(v: str) -> None:
         raise ConfigError("ociVersion", f"{v!r} is not a version") from None
     if major != 1 or minor > 3:
         raise ConfigError("ociVersion", f"version {v} is not supported (1.0.0 to 1.3.x are)")
+
+
+def oci_minor(v: str) -> int:
+    """The minor version of an already checked ociVersion."""
+    return int(v.split("-", 1)[0].split("+", 1)[0].split(".")[1])
 
 
 def load(bundle: str) -> Config:

@@ -48,8 +48,9 @@ CASES = [
      "linux.namespaces[1].type", "unknown namespace type"),
     ("duplicate namespace", _ns(["mount", "pid", "pid"]), "linux.namespaces[2].type",
      "duplicate namespace type"),
-    ("relative mount destination", _add_mount({"destination": "rel", "type": "tmpfs",
-                                               "source": "tmpfs"}),
+    ("relative mount destination (spec 1.0)",
+     chain(_set(["ociVersion"], "1.0.2"),
+           _add_mount({"destination": "rel", "type": "tmpfs", "source": "tmpfs"})),
      "mounts[7].destination", "not an absolute path"),
     ("tmpcopyup on a bind", _add_mount({"destination": "/x", "type": "bind", "source": "/tmp",
                                         "options": ["bind", "tmpcopyup"]}),
@@ -176,6 +177,21 @@ def test_unknown_capability_is_an_error(rt):
     r = create_fails(rt, edit)
     assert "process.capabilities.bounding[3]: unknown capability 'CAP_FROM_THE_FUTURE'" \
         in r.stderr
+
+
+def test_relative_mount_destination_since_1_1(rt):
+    """runtime-spec 1.1 config.md#mounts: a relative destination MAY be given (deprecated) and
+    is read from "/"; accepted with runc's warning."""
+    def edit(cfg):
+        cfg["ociVersion"] = "1.1.0"
+        cfg["mounts"].append({"destination": "relmnt", "type": "tmpfs", "source": "tmpfs"})
+    b = rt.bundle(["sh", "-c", "grep -c ' /relmnt ' /proc/self/mountinfo"], edit)
+    cid = rt.new_id()
+    r = rt("run", "--bundle", b, cid)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "1"
+    assert "not absolute" in r.stderr
+    rt("delete", "--force", cid)
 
 
 def _cap_bounding() -> int:
