@@ -393,6 +393,8 @@ class Planner:
                 dev_is_bind = True
         if not dev_is_bind:
             self._devices()
+        else:
+            self._device_table()  # validated all the same
         proc = self.cfg.process
         assert proc is not None
         p.add("MKDIRS", proc.cwd, 0o755)
@@ -514,6 +516,22 @@ class Planner:
 
     def _devices(self) -> None:
         p = self.plan
+        for path, (mode, major, minor, uid, gid) in self._device_table().items():
+            if self.userns:
+                # mknod is not allowed in a user namespace: bind the host's node instead.
+                p.add("MKFILE", path, 0o644)
+                p.add("MOUNT", path, path, "", MS_BIND, "")
+            else:
+                p.add("MKNOD", path, mode, makedev(major, minor), uid, gid)
+        p.add("SYMLINK", "pts/ptmx", "/dev/ptmx")
+        for target, link in DEV_LINKS:
+            p.add("SYMLINK", target, link)
+        if os.path.exists("/proc/kcore"):
+            p.add("SYMLINK", "/proc/kcore", "/dev/core")
+
+    def _device_table(self) -> dict[str, tuple[int, int, int, int, int]]:
+        """path -> (mode, major, minor, uid, gid): the defaults, then linux.devices (checked
+        even when /dev is a bind mount and none is created)."""
         lx = self.cfg.linux
         devices: dict[str, tuple[int, int, int, int, int]] = {}
         for path, major, minor in DEFAULT_DEVICES:
@@ -543,18 +561,7 @@ class Planner:
                 if not isinstance(val, int) or isinstance(val, bool) or val < 0:
                     raise ConfigError(f"{jp}.{key}", "must be a non-negative integer")
             devices[path] = (kinds[t] | mode, major, minor, uid, gid)
-        for path, (mode, major, minor, uid, gid) in devices.items():
-            if self.userns:
-                # mknod is not allowed in a user namespace: bind the host's node instead.
-                p.add("MKFILE", path, 0o644)
-                p.add("MOUNT", path, path, "", MS_BIND, "")
-            else:
-                p.add("MKNOD", path, mode, makedev(major, minor), uid, gid)
-        p.add("SYMLINK", "pts/ptmx", "/dev/ptmx")
-        for target, link in DEV_LINKS:
-            p.add("SYMLINK", target, link)
-        if os.path.exists("/proc/kcore"):
-            p.add("SYMLINK", "/proc/kcore", "/dev/core")
+        return devices
 
     # -- process ----------------------------------------------------------------------------
     def _process_attrs(self, proc: Process) -> None:
