@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pyrunc import OCI_VERSION, caps
 from pyrunc.config import HOOK_STAGES
-from pyrunc.planner import MOUNT_FLAGS, PROPAGATION, RECURSIVE_ATTRS
+from pyrunc.planner import EXTRA_MOUNT_OPTIONS, MOUNT_FLAGS, PROPAGATION, RECURSIVE_ATTRS
 
 
 def features() -> dict:
@@ -11,7 +11,8 @@ def features() -> dict:
         "ociVersionMin": "1.0.0",
         "ociVersionMax": OCI_VERSION,
         "hooks": list(HOOK_STAGES),
-        "mountOptions": sorted([*MOUNT_FLAGS, *PROPAGATION, *RECURSIVE_ATTRS]),
+        "mountOptions": sorted([*MOUNT_FLAGS, *PROPAGATION, *RECURSIVE_ATTRS,
+                                *EXTRA_MOUNT_OPTIONS]),
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": caps.NAMES[:caps.last_cap() + 1],
@@ -27,7 +28,7 @@ def features() -> dict:
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
             "intelRdt": {"enabled": False},
-            "mountExtensions": {"idmap": {"enabled": False}},
+            "mountExtensions": {"idmap": {"enabled": True}},
         },
         "annotations": {"org.opencontainers.runtime-spec.features": "pyrunc"},
     }
