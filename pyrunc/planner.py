@@ -176,6 +176,34 @@ def check_caps_grantable(proc: Process | None) -> None:
                                   f"{n} cannot be granted: the runtime itself does not have it")
 
 
+def check_searchable(rootfs: str, uid_maps: list, gid_maps: list) -> None:
+    """The container's root (a mapped, unprivileged host uid) bind-mounts the rootfs from
+    inside its user namespace, so it must be able to walk to it: say so before anything is
+    created rather than fail later with a bare EACCES (runc has the same requirement)."""
+    def host(maps: list) -> int | None:
+        for m in maps:
+            if m.container_id <= 0 < m.container_id + m.size:
+                return m.host_id - m.container_id
+        return None
+    uid, gid = host(uid_maps), host(gid_maps)
+    path = os.path.realpath(rootfs)
+    d = path
+    while True:
+        try:
+            st = os.stat(d)
+        except OSError:
+            return
+        mode = st.st_mode
+        ok = (mode & 0o001 or (st.st_uid == uid and mode & 0o100) or
+              (st.st_gid == gid and mode & 0o010))
+        if not ok:
+            raise ConfigError("root.path", f"{d} cannot be searched by the container's root "
+                                           f"(host uid {uid}) from its user namespace")
+        if d == "/":
+            return
+        d = os.path.dirname(d)
+
+
 IPC_SYSCTLS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
                "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced")
 
@@ -297,6 +325,8 @@ class Planner:
         for key in lx.sysctl:
             check_sysctl(key, lx)
         check_caps_grantable(self.cfg.process)
+        if self.new_userns:
+            check_searchable(self.cfg.root_path, lx.uid_mappings, lx.gid_mappings)
 
     def _namespaces(self) -> None:
         p = self.plan

@@ -102,6 +102,19 @@ def test_setgroups_and_additional_gids(rt):
     assert out.split() == ["Groups:", "5", "7", "allow"]
 
 
+def test_unsearchable_rootfs_parent_is_a_clear_error(rt, tmp_path):
+    """A rootfs the mapped root cannot walk to: refused naming root.path, nothing created."""
+    from linux_helpers import add_userns, create_fails
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o700)
+
+    def prepare(b):
+        (b / "rootfs").rename(locked / "rootfs")
+        (b / "rootfs").symlink_to(locked / "rootfs")
+    r = create_fails(rt, add_userns, prepare=prepare)
+    assert "root.path:" in r.stderr and "cannot be searched" in r.stderr
+
+
 def _userns_holder(mapping: str) -> tuple[int, int]:
     """A child process in a new user namespace with `mapping` as uid and gid map; returns
     (pid, write end of the pipe that keeps it alive)."""
