@@ -332,6 +332,7 @@ class Planner:
         p = self.plan
         lx = self.cfg.linux
         flags = 0
+        self._idmap_trees()  # first: from the host's user and mount namespaces
         joins = sorted((n for n in lx.namespaces if n.path),
                        key=lambda n: 0 if n.type == "user" else 1)
         for n in joins:
@@ -349,7 +350,6 @@ class Planner:
         if self.new_userns:
             p.add("UID_MAP", id_map_text(lx.uid_mappings))
             p.add("GID_MAP", id_map_text(lx.gid_mappings))
-        self._idmap_trees()
         p.add("CLONE", flags)
         if self.userns:
             # The new process keeps the host's kuid 0, which the new namespace does not map:
