@@ -547,8 +547,9 @@ class Planner:
     def _devices(self) -> None:
         p = self.plan
         for path, (mode, major, minor, uid, gid) in self._device_table().items():
-            if self.userns:
-                # mknod is not allowed in a user namespace: bind the host's node instead.
+            if self.userns and mode & 0o170000 != S_IFIFO:
+                # mknod of a device is not allowed in a user namespace (a fifo is): bind the
+                # host's node instead.
                 p.add("MKFILE", path, 0o644)
                 p.add("MOUNT", path, path, "", MS_BIND, "")
             else:

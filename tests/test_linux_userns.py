@@ -49,6 +49,15 @@ def test_devices_are_bound_from_host(rt):
     assert lines[6:] == ["ok", "4"]
 
 
+def test_fifo_device_is_made_in_user_namespace(rt):
+    """A `p` device needs no CAP_MKNOD: it is created, not bound (no host node needed)."""
+    def edit(cfg):
+        cfg["linux"]["devices"] = [{"path": "/dev/myfifo", "type": "p", "fileMode": 0o600,
+                                    "uid": 7, "gid": 8}]
+    out = run_script(rt, "stat -c '%F %a %u %g' /dev/myfifo", edit, userns=True)
+    assert out.strip() == "fifo 600 7 8"
+
+
 def test_sysfs_without_network_namespace_is_bound(rt):
     """sysfs needs the network namespace's owner: without a netns of its own the container
     gets the host's /sys bound (read-only as configured)."""
