@@ -445,8 +445,9 @@ class Planner:
             p.add("READONLY", path)
         if cfg.root_readonly:
             p.add("REMOUNT_RO", "/")
-        if prop and prop != MS_SLAVE | MS_REC:  # last: masks and read-only paths are binds, which an
-            p.add("PROPAGATE", "/", prop)  # unbindable tree would refuse
+        if prop and prop != MS_SLAVE | MS_REC:
+            # Last: masks and read-only paths are binds, which an unbindable tree refuses.
+            p.add("PROPAGATE", "/", prop)
 
     def _names_and_sysctls(self) -> None:
         """Hostname and sysctls, after pivot_root (the container's /proc) and before
