@@ -82,6 +82,8 @@ class User:
         _type(gids, list, f"{path}.additionalGids", "an array of integers")
         for i, g in enumerate(gids):
             _type(g, int, f"{path}.additionalGids[{i}]", "an integer")
+            if not 0 <= g <= 0xFFFFFFFE:
+                raise ConfigError(f"{path}.additionalGids[{i}]", f"{g} is not a valid gid")
         self.additional_gids: list[int] = gids
 
 
@@ -292,11 +294,27 @@ class Linux:
 
 
 def _id_mappings(d: dict, key: str, path: str) -> list[IdMapping]:
+    """uidMappings/gidMappings, checked the way the kernel will: at most 340 ranges, no two
+    overlapping on either side, none wrapping past 2^32."""
     v = d.get(key)
     if v is None:
         return []
     _type(v, list, f"{path}.{key}", "an array of id mappings")
-    return [IdMapping(m, f"{path}.{key}[{i}]") for i, m in enumerate(v)]
+    maps = [IdMapping(m, f"{path}.{key}[{i}]") for i, m in enumerate(v)]
+    if len(maps) > 340:
+        raise ConfigError(f"{path}.{key}", "has more than 340 ranges (the kernel's limit)")
+    for i, m in enumerate(maps):
+        for side in ("container_id", "host_id"):
+            if getattr(m, side) + m.size > 1 << 32:
+                raise ConfigError(f"{path}.{key}[{i}]", "range goes past 2^32")
+        for j in range(i):
+            o = maps[j]
+            for side, name in (("container_id", "containerID"), ("host_id", "hostID")):
+                a, b = getattr(m, side), getattr(o, side)
+                if a < b + o.size and b < a + m.size:
+                    raise ConfigError(f"{path}.{key}[{i}].{name}",
+                                      f"overlaps {path}.{key}[{j}]")
+    return maps
 
 
 def _check_capabilities(names: object, path: str) -> None:
@@ -461,6 +479,9 @@ class Config:
         self.root_readonly = _bool(root, "readonly", "root")
         self.hostname = _str(d, "hostname", "")
         self.domainname = _str(d, "domainname", "")
+        for key, name in (("hostname", self.hostname), ("domainname", self.domainname)):
+            if name is not None and len(name.encode()) > 64:
+                raise ConfigError(key, "is longer than 64 bytes (the kernel's limit)")
         p = d.get("process")
         self.process = Process(p) if p is not None else None
         ms = d.get("mounts") or []
