@@ -84,9 +84,10 @@ OPS: list[tuple[str, int, str, str]] = [
                          "timeout); its failure is fatal, reported as 's: ...'"),
     ("MOUNT_TMPCOPYUP", 60, "sssus", "like MOUNT (a new filesystem on an in-root directory), "
                                      "then copy the directory's former contents into it"),
-    ("IDMAP_TREE", 61, "ususs", "first stage: clone the host tree s1 (recursively when u2 is 1) "
-                                "as detached mount u1, id-mapped through a new user namespace "
-                                "with uid_map s2 and gid_map s3"),
+    ("IDMAP_TREE", 61, "ususs", "first stage: clone the host tree s1 (with its submounts when "
+                                "u2 & 1) as detached mount u1, id-mapped (submounts too when "
+                                "u2 & 2) through a new user namespace with uid_map s2 and "
+                                "gid_map s3"),
     ("MOUNT_TREE", 62, "us", "attach detached mount u (from IDMAP_TREE) at in-root s"),
     ("IOPRIO", 63, "u", "ioprio_set(IOPRIO_WHO_PROCESS, 0, u)"),
     ("SCHED_ATTR", 64, "s", "sched_setattr(0, s (a packed struct sched_attr), 0)"),

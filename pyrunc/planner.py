@@ -73,7 +73,7 @@ RECURSIVE_ATTRS = {
     "rnostrictatime": (0, MOUNT_ATTR__ATIME),
     "rnosymfollow": (MOUNT_ATTR_NOSYMFOLLOW, 0), "rsymfollow": (0, MOUNT_ATTR_NOSYMFOLLOW),
 }
-EXTRA_MOUNT_OPTIONS = ("tmpcopyup",)
+EXTRA_MOUNT_OPTIONS = ("tmpcopyup", "idmap", "ridmap")
 
 S_IFCHR, S_IFBLK, S_IFIFO = 0o020000, 0o060000, 0o010000
 DEFAULT_DEVICES = [  # path, major, minor: runc's default device nodes, mode 0666 root:root
@@ -119,7 +119,7 @@ def parse_mount_options(m: Mount) -> tuple[int, list[int], int, int, str]:
             aset = (aset & ~c) | s
             aclr |= c
         elif o in EXTRA_MOUNT_OPTIONS:
-            pass  # handled by the planner (tmpcopyup)
+            pass  # handled by the planner (tmpcopyup, idmap, ridmap)
         else:
             data.append(o)
     return flags, prop, aset, aclr, ",".join(data)
@@ -365,16 +365,28 @@ class Planner:
     def _idmap_trees(self) -> None:
         """Id-mapped mounts are cloned in the first stage, from the host's view of their
         source, and attached in the container by MOUNT_TREE (see _mount)."""
-        for i, m in enumerate(self.cfg.mounts):
-            if not m.uid_mappings:
+        lx = self.cfg.linux
+        for m in self.cfg.mounts:
+            opt = "ridmap" if "ridmap" in m.options else "idmap" if "idmap" in m.options else ""
+            if not (m.uid_mappings or opt):
                 continue
+            where = f"{m.path}.uidMappings" if m.uid_mappings else \
+                f"{m.path}.options[{m.options.index(opt)}]"
             if not self._is_bind(m):
-                raise ConfigError(f"{m.path}.uidMappings", "id-mapped mounts must be bind mounts")
-            flags = parse_mount_options(m)[0]
+                raise ConfigError(where, "id-mapped mounts must be bind mounts")
+            uids, gids = m.uid_mappings, m.gid_mappings
+            if not uids:  # idmap/ridmap alone: the container's own user namespace mappings
+                if not self.new_userns:
+                    raise ConfigError(where, f"{opt} without uidMappings needs the container's "
+                                             "own user namespace")
+                uids, gids = lx.uid_mappings, lx.gid_mappings
+            rec_clone = parse_mount_options(m)[0] & MS_REC
+            # ridmap: the submounts too; idmap: the top mount only; mappings alone: like the bind
+            rec_map = opt == "ridmap" or (not opt and rec_clone)
             slot = self.trees[m.path] = len(self.trees)
             self.plan.add("IDMAP_TREE", slot, self._bind_source(m),
-                          1 if flags & MS_REC else 0, id_map_text(m.uid_mappings),
-                          id_map_text(m.gid_mappings))
+                          (1 if rec_clone else 0) | (2 if rec_map else 0), id_map_text(uids),
+                          id_map_text(gids))
 
     # -- root filesystem --------------------------------------------------------------------
     def _rootfs(self) -> None:

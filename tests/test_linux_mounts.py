@@ -325,3 +325,22 @@ def test_no_mount_namespace_inherits_the_runtimes(rt):
     out = (rt.share / "out").read_text().split()
     assert out[0] == os.readlink("/proc/self/ns/mnt")
     assert "bin" in out and "etc" in out
+
+
+@pytest.mark.parametrize("opt,inner", [("ridmap", "0 0"), ("idmap", "65534 65534")])
+def test_idmap_options_use_the_container_mappings(rt, tmp_path, host_tree, opt, inner):
+    """`idmap`/`ridmap` without mount mappings id-map a bind with the container's own user
+    namespace mappings: `ridmap` the submounts too, `idmap` the top mount only."""
+    changed = open_path_to(tmp_path)
+    try:
+        out = run_script(rt, "stat -c '%u %g' /b/file /b/sub/inner",
+                         bind(host_tree, "/b", ["rbind", opt]), userns=True)
+    finally:
+        restore_modes(changed)
+    assert out.splitlines() == ["0 0", inner]
+
+
+def test_idmap_option_without_user_namespace_is_refused(rt, tmp_path):
+    from linux_helpers import create_fails
+    r = create_fails(rt, bind(tmp_path, "/b", ["rbind", "idmap"]))
+    assert "mounts[7].options[1]: idmap without uidMappings" in r.stderr

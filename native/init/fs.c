@@ -376,12 +376,13 @@ void op_idmap_tree(uint64_t slot, const char *src, uint64_t recursive,
     if (slot >= MAX_TREES)
         die("plan: detached mount slot %llu out of range", (unsigned long long)slot);
     int userns = userns_with_maps(uid_map, gid_map);
-    unsigned rec = recursive ? AT_RECURSIVE : 0;
+    unsigned rec = (recursive & 1) ? AT_RECURSIVE : 0;
+    unsigned map_rec = (recursive & 2) ? AT_RECURSIVE : 0;
     int fd = (int)syscall(SYS_open_tree, AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | rec);
     if (fd < 0)
         die_errno("open_tree %s", src);
     struct mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)userns };
-    if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | rec, &attr, sizeof(attr)) < 0)
+    if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | map_rec, &attr, sizeof(attr)) < 0)
         die_errno("id-map mount of %s", src);
     close(userns);
     trees[slot] = fd + 1;
