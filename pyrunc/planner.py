@@ -155,6 +155,20 @@ def check_namespace_path(path: str, ns_type: str, jpath: str) -> None:
                                  f"not a {ns_type} namespace")
 
 
+def unsupported_lsm(what: str) -> str:
+    """Why an AppArmor/SELinux/Intel RDT field cannot be applied here: never ignore it."""
+    name, probe = {"apparmor": ("AppArmor", "/sys/module/apparmor/parameters/enabled"),
+                   "selinux": ("SELinux", "/sys/fs/selinux/enforce"),
+                   "rdt": ("Intel RDT", "/sys/fs/resctrl/info")}[what]
+    present = os.path.exists(probe)
+    if present and what == "apparmor":
+        with open(probe, "rb") as f:
+            present = f.read(1) == b"Y"
+    if not present:
+        return f"{name} is not {'available' if what == 'rdt' else 'enabled'} on this host"
+    return f"{name} is enabled on this host but pyrunc cannot apply it yet"
+
+
 def check_caps_grantable(proc: Process | None) -> None:
     """Every capability asked for must be in the runtime's own bounding set: nobody can grant
     more than it has (capset would fail with a bare EPERM)."""
@@ -617,14 +631,12 @@ class Planner:
             p.add("WRITE", "/proc/self/oom_score_adj", str(proc.oom_score_adj))
         for r in proc.rlimits:
             p.add("RLIMIT", r.resource, r.soft, r.hard)
-        if proc.apparmor_profile:
-            raise ConfigError("process.apparmorProfile", "AppArmor is not enabled on this host")
-        if proc.selinux_label:
-            raise ConfigError("process.selinuxLabel", "SELinux is not enabled on this host")
-        if lx.mount_label:
-            raise ConfigError("linux.mountLabel", "SELinux is not enabled on this host")
-        if lx.intel_rdt:
-            raise ConfigError("linux.intelRdt", "Intel RDT is not available on this host")
+        for value, jp, what in ((proc.apparmor_profile, "process.apparmorProfile", "apparmor"),
+                                (proc.selinux_label, "process.selinuxLabel", "selinux"),
+                                (lx.mount_label, "linux.mountLabel", "selinux"),
+                                (lx.intel_rdt, "linux.intelRdt", "rdt")):
+            if value:
+                raise ConfigError(jp, unsupported_lsm(what))
         if lx.personality is not None:
             p.add("PERSONALITY", lx.personality)
         sched_ops(p, proc)
