@@ -99,10 +99,19 @@ class Init:
             buf += chunk
 
     def _exit_status(self) -> str:
-        try:
-            _, status = os.waitpid(self.pid, 0)
-        except ChildProcessError:
-            return f"pid {self.pid}"
+        """How the init ended; never blocks for long (a live init is killed by the caller's
+        cleanup, a protocol bug must not hang pyrunc)."""
+        import time
+        for _ in range(100):
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                return f"pid {self.pid}"
+            if pid:
+                break
+            time.sleep(0.001)
+        else:
+            return f"pid {self.pid}, still running"
         code = os.waitstatus_to_exitcode(status)
         return f"pid {self.pid}, " + (f"killed by signal {-code}" if code < 0 else
                                      f"exit status {code}")
