@@ -9,7 +9,7 @@ INIT := pyrunc/libexec/pyrunc-init
 SCHEMA_SRC := /usr/share/gocode/src/github.com/opencontainers/runtime-spec/schema
 DEB_PACKAGES := gcc make libc6-dev libseccomp-dev libffi-dev python3-venv python3-dev \
 	busybox-static runc crun procps iproute2 util-linux iptables golang-github-opencontainers-specs-dev \
-	containerd docker.io docker-compose
+	containerd docker.io docker-compose golang-github-containers-common
 PIP_PACKAGES := cffi pytest jsonschema
 
 .PHONY: install deps venv native launcher demo test bench clean

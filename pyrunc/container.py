@@ -96,10 +96,7 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: Config | None = Non
                      "seccomp": cfg.linux.seccomp}
         st.save()  # from here on, `delete -f` knows which cgroups to clean
         cgroup.create()
-        try:
-            cgroup.apply(cfg.linux.resources or None)
-        except ImportError:  # TEMP until resources lands
-            pass
+        cgroup.apply(cfg.linux.resources or None, linux_devices=cfg.linux.devices)
 
         os.mkfifo(st.fifo_path, 0o622)
         # The init opens it after switching to the container's user: writable by everyone,
@@ -157,7 +154,7 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: Config | None = Non
         init.wait_for("R")
         init.close()
         if init.notify_fd >= 0:
-            _send_seccomp_listener(st, init.notify_fd, cfg)
+            _send_seccomp_listener(st, init.notify_fd, seccomp)
         if opts.pid_file:
             write_pid_file(opts.pid_file, st.pid)
     except BaseException:
@@ -202,8 +199,19 @@ def _cgroup_binds(cgroup):
     return binds
 
 
-def _send_seccomp_listener(st: State, fd: int, cfg: Config) -> None:
-    raise PyruncError("linux.seccomp: SCMP_ACT_NOTIFY is not wired yet")
+def _send_seccomp_listener(st: State, remote_fd: int, prog) -> None:
+    """Hand the init's seccomp listener fd to the agent at listenerPath (config-linux.md#seccomp)
+    while the init still holds it (it waits for `start`)."""
+    from pyrunc.seccomp_notify import fetch_listener_fd, send_listener_fd
+    if prog is None or not prog.listener_path:
+        raise PyruncError("linux.seccomp.listenerPath: SCMP_ACT_NOTIFY needs a listener path")
+    fd = fetch_listener_fd(st.pid, remote_fd)
+    try:
+        state = st.spec_state()
+        state["status"] = "creating"
+        send_listener_fd(prog.listener_path, fd, state, prog.listener_metadata)
+    finally:
+        os.close(fd)
 
 
 def start(store: Store, cid: str) -> State:

@@ -88,10 +88,10 @@ class State:
     def status(self) -> str:
         if not self.init_alive():
             return "stopped"
+        if self.cgroup and self._frozen():
+            return "paused"  # runc: a created container that was paused is paused
         if os.path.exists(self.fifo_path):
             return "created"
-        if self.cgroup and self._frozen():
-            return "paused"
         return "running"
 
     def _frozen(self) -> bool:
@@ -173,8 +173,13 @@ class State:
     def remove(self) -> None:
         """Delete the state directory (the caller holds the lock)."""
         for name in os.listdir(self.dir):
+            path = os.path.join(self.dir, name)
             try:
-                os.unlink(os.path.join(self.dir, name))
+                if os.path.isdir(path) and not os.path.islink(path):
+                    import shutil
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    os.unlink(path)
             except FileNotFoundError:
                 pass
         try:

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.skipif(
 
 # Until pyrunc.container passes the init's listener fd to pyrunc.seccomp_notify.send_listener_fd
 # (its _send_seccomp_listener is a stub); the lead removes this when that is wired.
-NOTIFY_PENDING = True
+NOTIFY_PENDING = False
 EDQUOT = "Disk quota exceeded"  # strerror(122): an errno nothing here fails with by itself
 
 
