@@ -397,8 +397,11 @@ def _scheduler(v: object, path: str) -> bytes | None:
     elif prio != 0:
         raise ConfigError(f"{path}.priority", f"{pol} takes no priority (0)")
     rt, dl, per = (_uint(v, k, path, 0, U64_MAX) for k in ("runtime", "deadline", "period"))
-    if pol == "SCHED_DEADLINE" and not (rt and dl):
-        raise ConfigError(path, "SCHED_DEADLINE needs runtime and deadline")
+    if pol == "SCHED_DEADLINE":
+        if not (rt and dl):
+            raise ConfigError(path, "SCHED_DEADLINE needs runtime and deadline")
+        if not rt <= dl <= (per or dl):  # the kernel's rule (period 0 means the deadline)
+            raise ConfigError(path, "SCHED_DEADLINE needs runtime <= deadline <= period")
     import struct
     return struct.pack("<IIQiIQQQ", 56, SCHED_POLICIES[pol], flags, nice, prio, rt, dl, per)
 
