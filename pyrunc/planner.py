@@ -155,6 +155,13 @@ def check_namespace_path(path: str, ns_type: str, jpath: str) -> None:
                                  f"not a {ns_type} namespace")
 
 
+def check_config(cfg: Config, no_pivot: bool = False) -> None:
+    """Raise the ConfigError a create of `cfg` would meet, without creating anything: plan
+    building has no side effects, so build one with placeholder fds and throw it away.  For
+    callers that want every config error before the state directory or cgroup exist."""
+    Planner(cfg, Fds(0, fifo=5, console=None), no_pivot=no_pivot).build()
+
+
 def unsupported_lsm(what: str) -> str:
     """Why an AppArmor/SELinux/Intel RDT field cannot be applied here: never ignore it."""
     name, probe = {"apparmor": ("AppArmor", "/sys/module/apparmor/parameters/enabled"),
