@@ -492,7 +492,8 @@ class Planner:
         if cfg.domainname is not None and lx.namespace("uts") is not None:
             p.add("SETDOMAINNAME", cfg.domainname)
         for key, value in lx.sysctl.items():
-            p.add("WRITE", "/proc/sys/" + key.replace(".", "/"), value)
+            # "a.b.c" or "a/b/c" (the slash form keeps dots in names like eth0.100)
+            p.add("WRITE", "/proc/sys/" + (key if "/" in key else key.replace(".", "/")), value)
 
     @staticmethod
     def _is_bind(m: Mount) -> bool:

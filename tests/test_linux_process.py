@@ -174,6 +174,13 @@ def test_sysctls(rt):
     assert out.split() == ["1", "12345678", "17", "sys.ctl"]
 
 
+def test_sysctl_slash_form(rt):
+    def edit(cfg):
+        cfg["linux"]["sysctl"] = {"net/ipv4/conf/lo/forwarding": "1"}
+    out = run_script(rt, "cat /proc/sys/net/ipv4/conf/lo/forwarding", edit)
+    assert out.strip() == "1"
+
+
 def test_time_namespace_offsets(rt):
     """config-linux.md#offset-for-time-namespace: boottime and monotonic offsets."""
     def edit(cfg):
