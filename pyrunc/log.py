@@ -9,7 +9,6 @@ import os
 import sys
 import time
 
-from pyrunc import jsonio
 
 _path: str | None = None
 _format = "text"
@@ -35,6 +34,7 @@ def _emit(level: str, msg: str, also_stderr: bool = False) -> None:
     """One line to the log (file, or stderr); errors also reach stderr plainly when the log is
     a file, as runc does."""
     if _format == "json":
+        from pyrunc import jsonio
         line = jsonio.dumps({"level": level, "msg": msg, "time": _timestamp()}) + "\n"
     else:
         line = f'time="{_timestamp()}" level={level} msg="{_quote(msg)}"\n'
