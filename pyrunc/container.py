@@ -123,7 +123,8 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: Config | None = Non
         fds = Fds(preserve, fifo=base + 2,
                   console=base + 3 if console_fd >= 0 else None)
         planner = Planner(cfg, fds, no_pivot=opts.no_pivot, seccomp=seccomp,
-                          cgroup_mounts=_cgroup_binds(cgroup))
+                          cgroup_mounts=_cgroup_binds(cgroup), container_id=cid,
+                          no_new_keyring=opts.no_new_keyring)
         if hooks.needs_init_sync(cfg.hooks):
             state_r, state_w = os.pipe()
             hooks.plan_init_hooks(planner, cfg.hooks, base + 2 + len(extra))

@@ -296,8 +296,11 @@ class Planner:
     """Builds the create plan for one container."""
 
     def __init__(self, cfg: Config, fds: Fds, no_pivot: bool = False,
-                 seccomp: object | None = None, cgroup_mounts: object | None = None) -> None:
+                 seccomp: object | None = None, cgroup_mounts: object | None = None,
+                 container_id: str = "", no_new_keyring: bool = False) -> None:
         self.cfg = cfg
+        self.container_id = container_id
+        self.no_new_keyring = no_new_keyring or not container_id
         self.fds = fds
         self.no_pivot = no_pivot
         self.seccomp = seccomp  # a compiled program (pyrunc.seccomp.SeccompProgram) or None
@@ -323,6 +326,10 @@ class Planner:
         p = self.plan
         p.add("PDEATHSIG", SIGKILL)
         p.add("SETSID")
+        if not self.no_new_keyring:
+            # runc gives every container a session keyring of its own, so containers do not
+            # share the host's keys (--no-new-keyring keeps the caller's).
+            p.add("SESSION_KEYRING", "_ses." + self.container_id)
         self._rootfs()
         self._process_attrs(cfg.process)
         self._credentials(cfg.process, final=True)

@@ -343,3 +343,13 @@ def test_sigkill_of_create_is_cleaned_by_delete_force(rt):
         rt("delete", "--force", cid)
         assert not (rt.root / cid).exists()
         # the leftover check of the fixture proves no process, cgroup or mount remains
+
+
+def test_session_keyring(rt):
+    """Each container gets a session keyring of its own unless --no-new-keyring (runc)."""
+    cid = rt.create(rt.bundle(SLEEP))
+    keys = open("/proc/keys").read()
+    assert f"_ses.{cid}" in keys
+    other = rt.new_id()
+    rt.ok("create", "--no-new-keyring", "--bundle", rt.bundle(SLEEP), other)
+    assert f"_ses.{other}" not in open("/proc/keys").read()

@@ -255,6 +255,11 @@ int main(int argc, char **argv)
         case OP_HOOK:
             op_hook(r);
             break;
+        case OP_SESSION_KEYRING:
+            /* keyctl(KEYCTL_JOIN_SESSION_KEYRING): no libkeyutils in a static init. */
+            if (syscall(SYS_keyctl, 1, arg_str(r, 0), 0, 0, 0) < 0 && errno != ENOSYS)
+                die_errno("join session keyring %s", arg_str(r, 0));
+            break;
         case OP_PERSONALITY:
             if (personality((unsigned long)arg_u64(r, 0)) < 0)
                 die_errno("personality");
