@@ -1,0 +1,274 @@
+"""The benchmarks: each measures its runtimes in interleaved rounds and returns table rows.
+
+A round runs every runtime once, in an order rotated each round, so that machine noise and any
+"second one is warmer" effect fall on all of them alike. Warm-up rounds (page cache, dentries,
+the seccomp cache) are run first and thrown away. Nothing here asserts: a failure of pyrunc or
+runc abandons that benchmark (BenchError, reported by the caller); a failure of crun, which is
+only there for comparison, drops crun from that benchmark with the reason printed.
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Callable
+
+from bench_proc import reap_zombies, wait_exit
+from bench_report import Row
+from bench_session import BenchError, Runtime, Session, warn
+
+Sample = dict[str, float]
+Player = tuple[str, Runtime, Callable[[str], Sample]]  # (key, runtime, fn(round tag) -> sample)
+
+SLEEP = ["sleep", "1000000"]
+
+
+def interleave(players: list[Player], runs: int, warmup: int, what: str,
+               optional: tuple[str, ...] = ("crun",)) -> dict[str, list[Sample | None]]:
+    """Run each player's fn once per round, rotating the order; per-key list of samples.
+
+    A player whose runtime name is in `optional` is dropped (None from then on) at its first
+    failure, with the reason printed; any other failure propagates.
+    """
+    out: dict[str, list[Sample | None]] = {k: [] for k, _, _ in players}
+    dropped: set[str] = set()
+    for i in range(-warmup, runs):
+        k = i % len(players)
+        for key, rt, fn in players[k:] + players[:k]:
+            if key in dropped:
+                sample = None
+            else:
+                try:
+                    sample = fn(f"w{-i}" if i < 0 else f"r{i}")
+                except BenchError as e:
+                    if rt.name not in optional:
+                        raise
+                    warn(f"  {what}: {rt.name} dropped: {e}")
+                    dropped.add(key)
+                    sample = None
+            if i >= 0:
+                out[key].append(sample)
+    return out
+
+
+def column(samples: list[Sample | None] | None, field: str) -> list[float | None]:
+    return [None if s is None else s.get(field) for s in samples or []]
+
+
+# --- 1. run /bin/true --------------------------------------------------------------------------
+
+def bench_run(s: Session, rts: list[Runtime], runs: int, warmup: int) -> list[Row]:
+    def player(rt: Runtime) -> Player:
+        bundle = rt.bundle("run", ["/bin/true"])
+
+        def fn(tag: str) -> Sample:
+            cid = s.new_id(rt, f"run-{tag}")
+            r = rt.ok("run", "--bundle", bundle, cid)
+            s.untrack(rt, cid)
+            return {"t": r.seconds}
+        return rt.name, rt, fn
+
+    got = interleave([player(rt) for rt in rts], runs, warmup, "run")
+    return [Row("run /bin/true", "ms", {k: column(v, "t") for k, v in got.items()},
+                goal=("ratio", 0.8))]
+
+
+# --- 2. engine lifecycle -------------------------------------------------------------------------
+
+CALLS = ("create", "start", "state", "kill", "delete")
+
+
+def bench_lifecycle(s: Session, rts: list[Runtime], runs: int, warmup: int) -> list[Row]:
+    """create, start, state, kill KILL, delete: five processes, as containerd's shim makes them.
+
+    Between kill and delete the bench waits (untimed) for the init to exit, as the shim does
+    before it calls delete; the total is the sum of the five calls.
+    """
+    def player(rt: Runtime) -> Player:
+        bundle = rt.bundle("lc", SLEEP)
+
+        def fn(tag: str) -> Sample:
+            cid = s.new_id(rt, f"lc-{tag}")
+            t = {}
+            t["create"] = rt.ok("create", "--bundle", bundle, cid).seconds
+            t["start"] = rt.ok("start", cid).seconds
+            st = rt.ok("state", cid)
+            t["state"] = st.seconds
+            pid = rt.pid(st)
+            t["kill"] = rt.ok("kill", cid, "KILL").seconds
+            if not wait_exit(pid):
+                raise BenchError(f"{rt.name}: init {pid} of {cid} still alive 10 s after kill")
+            t["delete"] = rt.ok("delete", cid).seconds
+            reap_zombies()
+            s.untrack(rt, cid)
+            t["total"] = sum(t[c] for c in CALLS)
+            return t
+        return rt.name, rt, fn
+
+    got = interleave([player(rt) for rt in rts], runs, warmup, "lifecycle")
+    rows = [Row("lifecycle total (5 calls)", "ms", {k: column(v, "total") for k, v in got.items()},
+                goal=("ratio", 1.0))]
+    for c in CALLS:
+        rows.append(Row(f"  {c}", "ms", {k: column(v, c) for k, v in got.items()}))
+    return rows
+
+
+# --- 3. memory of a created container ----------------------------------------------------------
+
+def _status_kb(pid: int, field: str, path: str = "status") -> int:
+    try:
+        with open(f"/proc/{pid}/{path}") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def container_memory(rt: Runtime, purpose: str, pid: int) -> tuple[float, float, list[int]]:
+    """(VmRSS MB, Pss MB, pids) summed over the init and every process in its cgroup."""
+    pids = sorted({pid, *rt.cgroup_procs(purpose)})
+    rss = sum(_status_kb(p, "VmRSS") for p in pids)
+    pss = sum(_status_kb(p, "Pss", "smaps_rollup") for p in pids)
+    return rss / 1024, pss / 1024, pids
+
+
+def bench_rss(s: Session, rts: list[Runtime], runs: int, warmup: int) -> list[Row]:
+    procs: dict[str, str] = {}
+
+    def player(rt: Runtime) -> Player:
+        bundle = rt.bundle("rss", SLEEP)
+
+        def fn(tag: str) -> Sample:
+            cid = s.new_id(rt, f"rss-{tag}")
+            rt.ok("create", "--bundle", bundle, cid)
+            pid = 0
+            try:
+                pid = rt.pid(rt.ok("state", cid))
+                rss, pss, pids = container_memory(rt, "rss", pid)
+                procs[rt.name] = ", ".join(_comm(p) for p in pids)
+            finally:
+                rt.teardown(cid, pid)
+            return {"rss": rss, "pss": pss}
+        return rt.name, rt, fn
+
+    got = interleave([player(rt) for rt in rts], runs, warmup, "rss")
+    note = "; ".join(f"{k}: {v}" for k, v in procs.items())
+    return [Row("created init VmRSS", "MB", {k: column(v, "rss") for k, v in got.items()},
+                goal=("pyrunc", 2.0), note=note),
+            Row("created init Pss", "MB", {k: column(v, "pss") for k, v in got.items()},
+                goal=("pyrunc", 2.0))]
+
+
+def _comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace").strip() or str(pid)
+    except OSError:
+        return str(pid)
+
+
+# --- 4. create with Podman's seccomp profile ---------------------------------------------------
+
+def bench_seccomp(s: Session, pyrunc: Runtime, runc: Runtime, runs: int,
+                  warmup: int) -> list[Row]:
+    """`create` without seccomp and with Podman's default profile (as Podman filters it for its
+    default capabilities): pyrunc with its program cache warm and cold, runc (no cache)."""
+    import seccomp_helpers as sh
+    from pyrunc import seccomp as pysec
+
+    if not os.path.exists(sh.PODMAN_PROFILE):
+        raise BenchError(f"{sh.PODMAN_PROFILE} is missing (apt-get install "
+                         "golang-github-containers-common)")
+    profile = sh.podman_profile()
+
+    def caps(cfg: dict[str, Any]) -> None:
+        for k in ("bounding", "effective", "permitted"):
+            cfg["process"]["capabilities"][k] = list(sh.PODMAN_CAPS)
+        cfg["process"]["capabilities"]["ambient"] = []
+
+    def with_seccomp(cfg: dict[str, Any]) -> None:
+        caps(cfg)
+        cfg["linux"]["seccomp"] = profile
+
+    key = pysec._cache_key(profile)
+    entry = os.path.join(pysec.CACHE_DIR, key) if key else None
+
+    def drop_entry() -> None:
+        if entry:
+            try:
+                os.unlink(entry)
+            except FileNotFoundError:
+                pass
+
+    def player(key_: str, rt: Runtime, purpose: str, edit, cold: bool = False) -> Player:
+        bundle = rt.bundle(purpose, SLEEP, edit)
+
+        def fn(tag: str) -> Sample:
+            cid = s.new_id(rt, f"{purpose}-{tag}")
+            if cold:
+                drop_entry()
+            r = rt.call("create", "--bundle", bundle, cid)
+            pid = 0
+            try:
+                if r.rc != 0:
+                    raise BenchError(f"{rt.name}: {r.why()}")
+                pid = rt.pid(rt.ok("state", cid))
+            finally:
+                rt.teardown(cid, pid)
+            if cold and entry and not os.path.exists(entry):
+                raise BenchError(f"pyrunc wrote no cache entry {entry}: the cold-cache figure "
+                                 "would not be one (has the cache key changed?)")
+            return {"t": r.seconds}
+        return key_, rt, fn
+
+    players = [player("py-none", pyrunc, "nosec", caps),
+               player("py-warm", pyrunc, "sec", with_seccomp),
+               player("py-cold", pyrunc, "sec", with_seccomp, cold=True),
+               player("runc-none", runc, "nosec", caps),
+               player("runc-sec", runc, "sec", with_seccomp)]
+    got = interleave(players, runs, warmup, "seccomp")
+    t = {k: column(v, "t") for k, v in got.items()}
+    n_rules = sum(len(r["names"]) for r in profile["syscalls"])
+    return [Row("create, no seccomp", "ms", {"pyrunc": t["py-none"], "runc": t["runc-none"]}),
+            Row("create + Podman seccomp, cache warm", "ms",
+                {"pyrunc": t["py-warm"], "runc": t["runc-sec"]},
+                note=f"Podman profile: {len(profile['syscalls'])} rules, {n_rules} syscall names"),
+            Row("create + Podman seccomp, cache cold", "ms",
+                {"pyrunc": t["py-cold"], "runc": t["runc-sec"]})]
+
+
+# --- 5. exec ---------------------------------------------------------------------------------
+
+def bench_exec(s: Session, rts: list[Runtime], runs: int, warmup: int) -> list[Row]:
+    live: list[tuple[Runtime, str, int]] = []
+    try:
+        players = []
+        for rt in rts:
+            bundle = rt.bundle("exec", SLEEP)
+            cid = s.new_id(rt, "exec")
+            rt.ok("create", "--bundle", bundle, cid)
+            live.append((rt, cid, 0))
+            rt.ok("start", cid)
+            live[-1] = (rt, cid, rt.pid(rt.ok("state", cid)))
+
+            def fn(tag: str, rt: Runtime = rt, cid: str = cid) -> Sample:
+                return {"t": rt.ok("exec", cid, "true").seconds}
+            players.append((rt.name, rt, fn))
+        got = interleave(players, runs, warmup, "exec")
+    finally:
+        for rt, cid, pid in live:
+            rt.teardown(cid, pid)
+    return [Row("exec true (running container)", "ms", {k: column(v, "t") for k, v in got.items()})]
+
+
+def loadavg() -> str:
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "?"
+
+
+def now() -> float:
+    return time.monotonic()
