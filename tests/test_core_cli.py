@@ -272,6 +272,11 @@ def test_signal_state_is_reset_before_exec(rt):
         signal.signal(signal.SIGUSR1, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2, signal.SIGINT})
+        # 32 and 33 are glibc's own: its sigaction() refuses them, the init must not rely on it
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        ign = (ctypes.c_ulong * 4)(1, 0x04000000, 0, 0)  # SIG_IGN, SA_RESTORER unset
+        libc.syscall(13, 32, ign, None, 8)  # rt_sigaction(32, SIG_IGN)
 
     cid = rt.new_id()
     out = subprocess.run(rt.command("run", "--bundle", b, cid), check=True, timeout=30,

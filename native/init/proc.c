@@ -169,13 +169,15 @@ void op_exec(const struct plan_rec *r)
         snprintf(exec_path, sizeof(exec_path), "%s", argv[0]);
 
     /* The user's process starts with default signal dispositions and an empty mask. */
-    struct sigaction sa = { .sa_handler = SIG_DFL };
-    sigemptyset(&sa.sa_mask);
-    for (int sig = 1; sig < _NSIG; sig++)
-        sigaction(sig, &sa, NULL);
-    sigset_t empty;
-    sigemptyset(&empty);
-    sigprocmask(SIG_SETMASK, &empty, NULL);
+    /* The raw syscalls: glibc's wrappers refuse signals 32 and 33 (its own), which a caller
+     * may still have ignored or blocked. */
+    struct { void *handler; unsigned long flags; void *restorer; uint64_t mask; } ksa = {
+        .handler = SIG_DFL };
+    for (int sig = 1; sig <= 64; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            syscall(SYS_rt_sigaction, sig, &ksa, NULL, sizeof(uint64_t));
+    uint64_t none = 0;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof(uint64_t));
 
     /* No fd of ours reaches the container: every fd but stdio and the preserved ones is closed
      * by execve itself.  SYNCFD (when still open) is among them, so its EOF tells pyrunc the
