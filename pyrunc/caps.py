@@ -17,8 +17,18 @@ NAMES = [
 NUMBER = {name: i for i, name in enumerate(NAMES)}
 
 
+_last_cap: int | None = None
+
+
 def last_cap() -> int:
     """The kernel's highest capability number (a newer kernel may know more than NAMES)."""
+    global _last_cap
+    if _last_cap is None:
+        _last_cap = _read_last_cap()
+    return _last_cap
+
+
+def _read_last_cap() -> int:
     try:
         with open("/proc/sys/kernel/cap_last_cap", "rb") as f:
             return int(f.read())

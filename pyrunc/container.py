@@ -78,6 +78,31 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: Config | None = Non
         seccomp = compile_seccomp(cfg.linux.seccomp)
     cgroup = Cgroup.resolve(cfg.linux.cgroups_path, cid)
 
+    # The plan is built before anything exists, so every config error leaves nothing behind.
+    # The fds the init will get are numbered now and opened later in the same order: the
+    # exec fifo, the console socket, the hooks' state pipe.
+    preserve = opts.preserve_fds
+    from pyrunc.passwd import with_home
+    proc.env = with_home(proc.env, cfg.root_path, proc.user.uid)
+    if os.environ.get("LISTEN_FDS"):
+        from pyrunc import activation
+        preserve = activation.apply(proc, preserve)
+    base = 3 + preserve
+    n_extra = 2 if opts.console_socket else 1
+    fds = Fds(preserve, fifo=base + 2, console=base + 3 if opts.console_socket else None)
+    init_hooks = hooks.needs_init_sync(cfg.hooks)
+
+    def build_plan() -> bytes:
+        planner = Planner(cfg, fds, no_pivot=opts.no_pivot, seccomp=seccomp,
+                          cgroup_mounts=_cgroup_binds(cgroup), container_id=cid,
+                          no_new_keyring=opts.no_new_keyring)
+        if init_hooks:
+            hooks.plan_init_hooks(planner, cfg.hooks, base + 2 + n_extra)
+        return planner.build().encode()
+
+    notify_socket = bool(os.environ.get("NOTIFY_SOCKET"))
+    plan = b"" if notify_socket else build_plan()
+
     st = store.new(cid)
     console_fd = -1
     state_r = state_w = -1  # the pipe for the hooks' state records (see hooks.py)
@@ -95,6 +120,10 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: Config | None = Non
                      "namespaces": [n.type for n in cfg.linux.namespaces],
                      "seccomp": cfg.linux.seccomp}
         st.save()  # from here on, `delete -f` knows which cgroups to clean
+        if notify_socket:
+            from pyrunc import notify
+            notify.setup_spec(cfg, st.dir)  # its socket directory is the bind source
+            plan = build_plan()
         cgroup.create()
         cgroup.apply(cfg.linux.resources or None, linux_devices=cfg.linux.devices)
 
@@ -106,33 +135,16 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: Config | None = Non
         if root_uid or root_gid:
             os.chown(st.fifo_path, root_uid, root_gid)
         fifo = os.open(st.fifo_path, os.O_PATH | os.O_CLOEXEC)
-        preserve = opts.preserve_fds
-        from pyrunc.passwd import with_home
-        proc.env = with_home(proc.env, cfg.root_path, proc.user.uid)
-        if os.environ.get("LISTEN_FDS"):
-            from pyrunc import activation
-            preserve = activation.apply(proc, preserve)
-        if os.environ.get("NOTIFY_SOCKET"):
-            from pyrunc import notify
-            notify.setup_spec(cfg, st.dir)
         extra = [fifo]
         if opts.console_socket:
             console_fd = connect_console(opts.console_socket)
             extra.append(console_fd)
-        base = 3 + preserve
-        fds = Fds(preserve, fifo=base + 2,
-                  console=base + 3 if console_fd >= 0 else None)
-        planner = Planner(cfg, fds, no_pivot=opts.no_pivot, seccomp=seccomp,
-                          cgroup_mounts=_cgroup_binds(cgroup), container_id=cid,
-                          no_new_keyring=opts.no_new_keyring)
-        if hooks.needs_init_sync(cfg.hooks):
+        if init_hooks:
             state_r, state_w = os.pipe()
-            hooks.plan_init_hooks(planner, cfg.hooks, base + 2 + len(extra))
             extra.append(state_r)
-        plan = planner.build().encode()
 
         from pyrunc.spawn import start_init
-        init = start_init(plan, preserve, extra, before_plan=cgroup.add)
+        init = start_init(plan, preserve, extra, before_plan=_enter_cgroup(cgroup, proc))
         os.close(fifo)
         if state_r >= 0:
             os.close(state_r)
@@ -171,6 +183,19 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: Config | None = Non
     finally:
         st.release()
     return st
+
+
+def _enter_cgroup(cgroup, proc):
+    """What runs for the init's first stage before it gets its plan: execCPUAffinity.initial
+    (runtime-spec: set before the process joins the cgroup), then the cgroups."""
+    initial = proc.exec_cpu_affinity.get("initial")
+
+    def enter(pid: int) -> None:
+        if initial is not None:
+            mask = int.from_bytes(initial, "little")
+            os.sched_setaffinity(pid, [c for c in range(1024) if mask >> c & 1])
+        cgroup.add(pid)
+    return enter
 
 
 def _host_root_ids(cfg: Config) -> tuple[int, int]:

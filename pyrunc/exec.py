@@ -159,7 +159,7 @@ def namespaces_to_join(pid: int) -> list[tuple[int, str]]:
 def exec_plan(pid: int, proc, seccomp, preserve: int, console: int | None):
     """The init's plan for one exec'd process (see the module docstring)."""
     from pyrunc.plan import Plan
-    from pyrunc.planner import add_credentials
+    from pyrunc.planner import add_credentials, sched_ops
     p = Plan()
     for flag, path in namespaces_to_join(pid):
         p.add("SETNS", flag, path)
@@ -171,6 +171,7 @@ def exec_plan(pid: int, proc, seccomp, preserve: int, console: int | None):
         p.add("CONSOLE", console, 0)
     for r in proc.rlimits:
         p.add("RLIMIT", r.resource, r.soft, r.hard)
+    sched_ops(p, proc)
     if proc.apparmor_profile:
         raise PyruncError("apparmor profile: AppArmor is not enabled on this host")
     if proc.selinux_label:
