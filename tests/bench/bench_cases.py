@@ -9,7 +9,7 @@ only there for comparison, drops crun from that benchmark with the reason printe
 from __future__ import annotations
 
 import os
-import time
+import statistics
 from typing import Any, Callable
 
 from bench_proc import reap_zombies, wait_exit
@@ -146,14 +146,14 @@ def bench_rss(s: Session, rts: list[Runtime], runs: int, warmup: int) -> list[Ro
             try:
                 pid = rt.pid(rt.ok("state", cid))
                 rss, pss, pids = container_memory(rt, "rss", pid)
-                procs[rt.name] = ", ".join(_comm(p) for p in pids)
+                procs[rt.name] = f"{len(pids)} ({', '.join(_comm(p) for p in pids)})"
             finally:
                 rt.teardown(cid, pid)
             return {"rss": rss, "pss": pss}
         return rt.name, rt, fn
 
     got = interleave([player(rt) for rt in rts], runs, warmup, "rss")
-    note = "; ".join(f"{k}: {v}" for k, v in procs.items())
+    note = "processes measured: " + "; ".join(f"{k}: {v}" for k, v in procs.items())
     return [Row("created init VmRSS", "MB", {k: column(v, "rss") for k, v in got.items()},
                 goal=("pyrunc", 2.0), note=note),
             Row("created init Pss", "MB", {k: column(v, "pss") for k, v in got.items()},
@@ -163,9 +163,12 @@ def bench_rss(s: Session, rts: list[Runtime], runs: int, warmup: int) -> list[Ro
 def _comm(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().replace(b"\0", b" ").decode(errors="replace").strip() or str(pid)
+            argv = f.read().decode(errors="replace").split("\0")
     except OSError:
         return str(pid)
+    if not argv[0]:
+        return str(pid)
+    return " ".join([os.path.basename(argv[0]), *(a for a in argv[1:2] if not a.startswith("-"))])
 
 
 # --- 4. create with Podman's seccomp profile ---------------------------------------------------
@@ -230,12 +233,21 @@ def bench_seccomp(s: Session, pyrunc: Runtime, runc: Runtime, runs: int,
     got = interleave(players, runs, warmup, "seccomp")
     t = {k: column(v, "t") for k, v in got.items()}
     n_rules = sum(len(r["names"]) for r in profile["syscalls"])
+    cost = ", ".join(f"{name} {_median_diff(t[a], t[b]) * 1000:+.1f} ms" for name, a, b in (
+        ("pyrunc warm", "py-warm", "py-none"), ("pyrunc cold", "py-cold", "py-none"),
+        ("runc", "runc-sec", "runc-none")))
     return [Row("create, no seccomp", "ms", {"pyrunc": t["py-none"], "runc": t["runc-none"]}),
             Row("create + Podman seccomp, cache warm", "ms",
                 {"pyrunc": t["py-warm"], "runc": t["runc-sec"]},
-                note=f"Podman profile: {len(profile['syscalls'])} rules, {n_rules} syscall names"),
+                note=f"Podman's profile ({len(profile['syscalls'])} rules, {n_rules} syscall "
+                     f"names) adds to create (median of per-round differences): {cost}"),
             Row("create + Podman seccomp, cache cold", "ms",
                 {"pyrunc": t["py-cold"], "runc": t["runc-sec"]})]
+
+
+def _median_diff(a: list[float | None], b: list[float | None]) -> float:
+    d = [x - y for x, y in zip(a, b) if x is not None and y is not None]
+    return statistics.median(d) if d else float("nan")
 
 
 # --- 5. exec ---------------------------------------------------------------------------------
@@ -269,6 +281,3 @@ def loadavg() -> str:
     except OSError:
         return "?"
 
-
-def now() -> float:
-    return time.monotonic()

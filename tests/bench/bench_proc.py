@@ -64,7 +64,8 @@ def spawn_timed(argv: list[str], tmpdir: str, timeout: float = 30.0) -> Result:
     """Run argv to completion with stdin /dev/null and stdout/stderr in unnamed temp files.
 
     Files, not pipes: `create` hands its stdio to the container, which would hold a pipe open.
-    On a timeout or an interrupt the process is SIGKILLed and reaped before raising.
+    On a timeout the process is SIGKILLed and reaped before raising; on an interrupt it is
+    given `timeout` to finish first.
     """
     out = os.open(tmpdir, os.O_TMPFILE | os.O_RDWR, 0o600)
     err = os.open(tmpdir, os.O_TMPFILE | os.O_RDWR, 0o600)
@@ -79,6 +80,11 @@ def spawn_timed(argv: list[str], tmpdir: str, timeout: float = 30.0) -> Result:
         try:
             if not select.select([pidfd], [], [], timeout)[0]:
                 raise CallTimeout(f"`{' '.join(argv)}` did not finish in {timeout:.0f}s (killed)")
+        except KeyboardInterrupt:
+            # Let the runtime finish (or undo) what it started: a SIGKILLed create leaves
+            # cgroups and state behind. Ctrl-C reached it too; it gets `timeout` to exit.
+            select.select([pidfd], [], [], timeout)
+            raise
         finally:
             os.close(pidfd)
         _, status = os.waitpid(pid, 0)
