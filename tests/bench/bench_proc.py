@@ -178,7 +178,8 @@ class HiddenCgroup2:
         cwd = os.getcwd()
         _check(_libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
         try:
-            _check(_libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate /")
+            _check(_libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None),
+                   "mount --make-rprivate /")
             _check(_libc.mount(b"tmpfs", b"/sys/fs/cgroup/unified", b"tmpfs",
                                MS_NOSUID | MS_NODEV | MS_NOEXEC, b"size=1m,mode=755"),
                    "mount tmpfs on /sys/fs/cgroup/unified")

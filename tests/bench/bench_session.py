@@ -59,7 +59,8 @@ class Runtime:
         try:
             return int(json.loads(state.out)["pid"])
         except (ValueError, KeyError, TypeError):
-            raise BenchError(f"{self.name}: no pid in `state` output {state.out.strip()!r}") from None
+            raise BenchError(
+                f"{self.name}: no pid in `state` output {state.out.strip()!r}") from None
 
     def bundle(self, purpose: str, args: list[str],
                edit: Callable[[dict[str, Any]], None] | None = None) -> str:
