@@ -61,8 +61,26 @@ def setup_crun(s: Session):
     return s.add("crun", CRUN, ns=ns, oci_version=CRUN_OCI_VERSION)
 
 
+def running(names: tuple[str, ...]) -> list[str]:
+    """"name (pid N)" for each live process whose comm is one of `names`."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                comm = f.read().strip()
+        except OSError:
+            continue
+        if comm in names:
+            found.append(f"{comm} (pid {pid})")
+    return found
+
+
 def docker_row(runs: int) -> tuple[Row | None, str]:
     """Run docker_latency.measure() and turn it into a row (and its own report)."""
+    others = running(("dockerd", "containerd"))
+    if others:  # two harnesses would fight over docker0, iptables and /run/docker
+        raise BenchError(f"another engine is running ({', '.join(others)}); "
+                         "not starting a second one")
     import docker_latency as dl
     import engine_harness as eh
     warmup = 3 if runs >= 10 else 1
@@ -148,6 +166,9 @@ def main() -> int:
             rows.append(row)
         except KeyboardInterrupt:
             failed.append("docker: interrupted")
+        except BenchError as e:
+            failed.append(f"docker: {e}")
+            warn(f"  docker: not measured: {e}")
         except (Exception, SystemExit) as e:  # the harness raises SystemExit on a failed run
             failed.append(f"docker: {e}")
             warn(f"  docker: abandoned: {e}")
