@@ -12,7 +12,7 @@ import os
 import statistics
 from typing import Any, Callable
 
-from bench_proc import reap_zombies, wait_exit
+from bench_proc import reap_zombies, spawn_timed, wait_exit
 from bench_report import Row
 from bench_session import BenchError, Runtime, Session, warn
 
@@ -104,12 +104,40 @@ def bench_lifecycle(s: Session, rts: list[Runtime], runs: int, warmup: int) -> l
             return t
         return rt.name, rt, fn
 
-    got = interleave([player(rt) for rt in rts], runs, warmup, "lifecycle")
-    rows = [Row("lifecycle total (5 calls)", "ms", {k: column(v, "total") for k, v in got.items()},
-                goal=("ratio", 1.0))]
+    players = [player(rt) for rt in rts]
+    floor = interpreter_floor(rts[0])
+    if floor is not None:
+        argv = floor
+
+        def fn(tag: str) -> Sample:
+            r = spawn_timed(argv, s.tmp)
+            if r.rc != 0:
+                raise BenchError(f"interpreter floor: {r.why()}")
+            return {"floor": r.seconds}
+        players.append(("floor", rts[0], fn))
+    got = interleave(players, runs, warmup, "lifecycle")
+    rows = [Row("lifecycle total (5 calls)", "ms",
+                {rt.name: column(got[rt.name], "total") for rt in rts}, goal=("ratio", 1.0))]
     for c in CALLS:
-        rows.append(Row(f"  {c}", "ms", {k: column(v, c) for k, v in got.items()}))
+        rows.append(Row(f"  {c}", "ms", {rt.name: column(got[rt.name], c) for rt in rts}))
+    if floor is not None:
+        rows.append(Row("  (pyrunc's interpreter start alone)", "ms",
+                        {"pyrunc": column(got["floor"], "floor")},
+                        note=f"`{' '.join(floor)}`: what every pyrunc call pays before its "
+                             "first line of pyrunc runs"))
     return rows
+
+
+def interpreter_floor(rt: Runtime) -> list[str] | None:
+    """argv running pyrunc's launcher interpreter, with its flags, on an empty program."""
+    try:
+        with open(rt.binary, "rb") as f:
+            first = f.readline().decode()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not first.startswith("#!"):
+        return None
+    return [*first[2:].split(), "-c", "pass"]
 
 
 # --- 3. memory of a created container ----------------------------------------------------------
