@@ -138,6 +138,18 @@ def test_window_size_follows_sigwinch(rt):
         os.write(fd, b"go\r")
         read_until(fd, b"40 100")
     finally:
-        _, status = os.waitpid(pid, 0)
+        status = _reap(pid)
         os.close(fd)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def _reap(pid: int, timeout: float = 20.0) -> int:
+    """waitpid that cannot hang the suite: kill the runtime when it outlives ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        time.sleep(0.02)
+    os.kill(pid, 9)
+    return os.waitpid(pid, 0)[1]
