@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 
-import _signal
 
 from pyrunc.args import Flag, UsageError, parse
 from pyrunc.errors import PyruncError
@@ -308,36 +307,11 @@ def _kill_and_reap(pid: int) -> None:
         pass
 
 
-FORWARDED = [s for s in range(1, _signal.NSIG)
-             if s not in (_signal.SIGKILL, _signal.SIGSTOP, _signal.SIGCHLD)]
-
-
 def wait_forwarding(pid: int) -> int:
     """Forward every catchable signal to ``pid`` until it exits; its status, 128+N if killed."""
-    def forward(sig: int, _frame: object) -> None:
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
-
-    old = {}
-    for s in FORWARDED:
-        try:
-            old[s] = _signal.signal(s, forward)
-        except (OSError, ValueError):
-            pass
+    from pyrunc.signals import forwarder, handle_all, restore, wait_exit_code
+    old = handle_all(forwarder(pid))
     try:
-        while True:
-            try:
-                _, status = os.waitpid(pid, 0)
-                break
-            except ChildProcessError:
-                return 0
+        return wait_exit_code(pid)
     finally:
-        for s, h in old.items():
-            try:
-                _signal.signal(s, h)
-            except (OSError, ValueError, TypeError):
-                pass
-    code = os.waitstatus_to_exitcode(status)
-    return 128 - code if code < 0 else code
+        restore(old)

@@ -8,13 +8,9 @@ from __future__ import annotations
 
 import os
 
-import _signal
-
 from pyrunc.container import CreateOptions, create, delete, start
+from pyrunc.signals import forwarder, handle_all, restore, wait_exit_code
 from pyrunc.state import Store
-
-FORWARDED = [s for s in range(1, _signal.NSIG)
-             if s not in (_signal.SIGKILL, _signal.SIGSTOP, _signal.SIGCHLD)]
 
 
 def run(store: Store, cid: str, o: dict) -> int:
@@ -39,42 +35,19 @@ def run(store: Store, cid: str, o: dict) -> int:
     # Signals that arrive while the container is being created are kept and delivered once
     # it exists, as runc's signal handler (installed before create) does.
     pending: list[int] = []
-    old = _handle_signals(lambda sig, _frame: pending.append(sig))
+    old = handle_all(lambda sig, _frame: pending.append(sig))
     try:
         st = create(store, cid, opts, cfg)
     except BaseException:
-        _restore(old)
+        restore(old)
         raise
     return foreground(store, cid, st.pid, keep=bool(o["keep"]), pending=pending, old=old)
 
 
-def _handle_signals(handler) -> dict:
-    old = {}
-    for s in FORWARDED:
-        try:
-            old[s] = _signal.signal(s, handler)
-        except (OSError, ValueError):
-            pass
-    return old
-
-
-def _restore(old: dict) -> None:
-    for s, h in old.items():
-        try:
-            _signal.signal(s, h)
-        except (OSError, ValueError, TypeError):
-            pass
-
-
 def foreground(store: Store, cid: str, pid: int, keep: bool, before_wait=None,
                pending: list[int] | None = None, old: dict | None = None) -> int:
-    def forward(sig: int, _frame: object) -> None:
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
-
-    installed = _handle_signals(forward)
+    forward = forwarder(pid)
+    installed = handle_all(forward)
     if old is None:
         old = installed
     try:
@@ -87,17 +60,9 @@ def foreground(store: Store, cid: str, pid: int, keep: bool, before_wait=None,
             forward(sig, None)
         if before_wait is not None:
             before_wait()
-        while True:
-            try:
-                _, status = os.waitpid(pid, 0)
-                break
-            except ChildProcessError:
-                status = 0
-                break
-        code = os.waitstatus_to_exitcode(status)
-        rc = 128 - code if code < 0 else code
+        rc = wait_exit_code(pid)
     finally:
-        _restore(old)
+        restore(old)
     if not keep:
         delete(store, cid, force=True)
     return rc

@@ -31,3 +31,59 @@ def parse_signal(text: str) -> int:
     elif name in _NAMES:
         return _NAMES[name]
     raise PyruncError(f"unknown signal {text!r}")
+
+
+# -- forwarding: run, attached exec and the tty proxy wait for a process like a shell does ------
+FORWARDED = [s for s in range(1, _signal.NSIG)
+             if s not in (_signal.SIGKILL, _signal.SIGSTOP, _signal.SIGCHLD)]
+
+
+def handle_all(handler, exclude: tuple[int, ...] = ()) -> dict:
+    """Install ``handler`` for every catchable signal but SIGCHLD (and ``exclude``); return
+    the old handlers for restore()."""
+    old = {}
+    for s in FORWARDED:
+        if s in exclude:
+            continue
+        try:
+            old[s] = _signal.signal(s, handler)
+        except (OSError, ValueError):
+            pass
+    return old
+
+
+def restore(old: dict) -> None:
+    for s, h in old.items():
+        try:
+            _signal.signal(s, h)
+        except (OSError, ValueError, TypeError):
+            pass
+
+
+def forwarder(pid: int):
+    """A signal handler that passes the signal on to ``pid``."""
+    import os
+
+    def forward(sig: int, _frame: object) -> None:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+    return forward
+
+
+def exit_code(status: int) -> int:
+    """A wait status as a shell reports it: the exit code, or 128+N when signal N killed it."""
+    import os
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
+
+
+def wait_exit_code(pid: int) -> int:
+    """waitpid(pid) as an exit code; 0 if it is not our child (someone else reaped it)."""
+    import os
+    try:
+        _, status = os.waitpid(pid, 0)
+    except ChildProcessError:
+        return 0
+    return exit_code(status)

@@ -21,9 +21,8 @@ import tempfile
 import termios
 
 from pyrunc.errors import PyruncError
+from pyrunc.signals import exit_code, forwarder, handle_all, restore
 
-FORWARDED = [s for s in range(1, signal.NSIG)
-             if s not in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD, signal.SIGWINCH)]
 
 
 def recv_master(sock: socket.socket, timeout: float = 10.0) -> int:
@@ -83,21 +82,10 @@ def proxy(master: int, pid: int, console_size: object = None) -> int:
     saved = termios.tcgetattr(0) if stdin_tty else None
     initial_size(master, console_size)
 
-    def forward(sig: int, _frame: object) -> None:
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
-
     def winch(_sig: int, _frame: object) -> None:
         copy_size(0, master)
 
-    old = {}
-    for s in FORWARDED:
-        try:
-            old[s] = signal.signal(s, forward)
-        except (OSError, ValueError):
-            pass
+    old = handle_all(forwarder(pid), exclude=(signal.SIGWINCH,))
     old[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, winch)
     pidfd = os.pidfd_open(pid)
     try:
@@ -117,13 +105,8 @@ def proxy(master: int, pid: int, console_size: object = None) -> int:
         os.close(pidfd)
         if saved is not None:
             termios.tcsetattr(0, termios.TCSADRAIN, saved)
-        for s, h in old.items():
-            try:
-                signal.signal(s, h)
-            except (OSError, ValueError, TypeError):
-                pass
-    code = os.waitstatus_to_exitcode(status)
-    return 128 - code if code < 0 else code
+        restore(old)
+    return exit_code(status)
 
 
 def _pump(master: int, pidfd: int) -> None:
