@@ -90,8 +90,11 @@ def markdown(rows: list[Row]) -> str:
            "|---|---:|---:|---:|---:|---|---|"]
     for r in rows:
         ratio, met = r.ratio(), r.met()
+        label = r.label.strip()
+        if r.label.startswith(" "):  # Markdown drops leading spaces: mark sub-rows instead
+            label = "&nbsp;&nbsp;" + label
         out.append("| " + " | ".join([
-            r.label, *(_fmt(r.median(c), r.unit) for c in COLUMNS),
+            label, *(_fmt(r.median(c), r.unit) for c in COLUMNS),
             "-" if ratio is None else f"{ratio:.2f}x", r.goal_text(),
             "-" if met is None else ("yes" if met else "no")]) + " |")
     return "\n".join(out)

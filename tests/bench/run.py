@@ -99,7 +99,7 @@ def main() -> int:
                     help="few rounds and one warm-up round: a smoke run, noisy figures")
     ap.add_argument("--docker", action="store_true",
                     help="also measure `docker run --rm` latency (starts containerd+dockerd; "
-                         "about a minute)")
+                         "up to a minute)")
     ap.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
     args = ap.parse_args()
     runs = args.runs or (5 if args.quick else 30)
@@ -180,7 +180,7 @@ def main() -> int:
           "the median of per-round ratios.")
     if not args.docker:
         print("docker run --rm latency: not measured (pass --docker; it starts its own "
-              "containerd+dockerd and takes about a minute).")
+              "containerd+dockerd and takes up to a minute).")
     elif docker_report:
         print(docker_report)
     for n in notes:
