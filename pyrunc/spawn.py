@@ -170,6 +170,18 @@ def start_init(plan: bytes, preserve: int, extra_fds: list[int], before_plan=Non
         while view:
             n = os.write(plan_w, view)
             view = view[n:]
+    except BrokenPipeError:
+        # The init died before reading its plan: say why (its own E line, or how it ended).
+        os.close(plan_w)
+        try:
+            init.wait_for("P")
+        except PyruncError:
+            init.close()
+            raise
+        _, status = os.waitpid(pid, 0) if init.stage1 else (0, 0)
+        init.close()
+        raise PyruncError(f"pyrunc-init exited before reading its plan (status {status})") \
+            from None
     except BaseException:
         os.close(plan_w)
         kill_quietly(pid)
