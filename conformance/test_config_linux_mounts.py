@@ -76,8 +76,10 @@ def test_recursive_read_only(rt, host_tree):
     assert "ro" in mi["/b"].options and "ro" in mi["/b/sub"].options
 
 
-@pytest.mark.parametrize("opt,expect", [("rprivate", set()), ("rshared", {"shared"}),
-                                        ("rslave", {"master"}), ("runbindable", {"unbindable"})])
+@pytest.mark.parametrize("opt,expect", [
+    ("private", set()), ("rprivate", set()), ("shared", {"shared"}), ("rshared", {"shared"}),
+    ("slave", {"master"}), ("rslave", {"master"}), ("unbindable", {"unbindable"}),
+    ("runbindable", {"unbindable"})])
 def test_bind_propagation_options(rt, tmp_path, opt, expect):
     """config.md#mounts options: propagation options set the mount's propagation."""
     src = tmp_path / "propsrc"
@@ -92,6 +94,10 @@ def test_bind_propagation_options(rt, tmp_path, opt, expect):
     assert expect <= got
     if not expect:
         assert not got & {"shared", "unbindable"}
+    if opt.endswith("slave"):  # follows the shared source, is no peer of its own
+        assert "shared" not in got
+    if opt.endswith("unbindable"):
+        assert got == expect
 
 
 def test_tmpcopyup(rt):

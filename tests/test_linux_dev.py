@@ -28,23 +28,6 @@ def test_dev_links_and_ptmx(rt):
     assert lines[6] == "666"
 
 
-@pytest.mark.parametrize("dtype,major,minor,expect_type", [
-    ("c", 1, 3, "character special file"),
-    ("u", 1, 5, "character special file"),
-    ("b", 7, 0, "block special file"),
-    ("p", 0, 0, "fifo"),
-])
-def test_linux_devices(rt, dtype, major, minor, expect_type):
-    """Each type with fileMode, uid and gid applied exactly (no umask)."""
-    def edit(cfg):
-        d = {"path": "/dev/mydev", "type": dtype, "fileMode": 0o620, "uid": 1234, "gid": 5678}
-        if dtype != "p":
-            d.update(major=major, minor=minor)
-        cfg["linux"]["devices"] = [d]
-    out = run_script(rt, "stat -c '%F|%t:%T|%a|%u|%g' /dev/mydev", edit)
-    assert out.strip() == f"{expect_type}|{major:x}:{minor:x}|620|1234|5678"
-
-
 def test_device_default_mode_and_owner(rt):
     def edit(cfg):
         cfg["linux"]["devices"] = [{"path": "/dev/sub/zero2", "type": "c", "major": 1,

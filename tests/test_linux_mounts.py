@@ -131,29 +131,6 @@ def test_recursive_attribute_clear(rt, host_tree):
     assert "rw" in mi["/b"].options and "rw" in mi["/b/sub"].options
 
 
-@pytest.mark.parametrize("opt,expect", [
-    ("private", set()), ("rprivate", set()), ("shared", {"shared"}), ("rshared", {"shared"}),
-    ("slave", {"master"}), ("rslave", {"master"}), ("unbindable", {"unbindable"}),
-    ("runbindable", {"unbindable"})])
-def test_bind_propagation(rt, tmp_path, opt, expect):
-    src = tmp_path / "propsrc"
-    src.mkdir()
-    # A shared source, so that slave has a master to follow.
-    subprocess.run(["mount", "--bind", str(src), str(src)], check=True)
-    subprocess.run(["mount", "--make-shared", str(src)], check=True)
-    try:
-        out = run_script(rt, "cat /proc/self/mountinfo", bind(src, "/p", ["rbind", opt]))
-    finally:
-        subprocess.run(["umount", "-l", str(src)], check=False)
-    got = mountinfo(out)["/p"].propagation
-    if opt.endswith("slave"):
-        assert "master" in got and "shared" not in got
-    elif opt.endswith("shared"):  # a peer of its own group, still following the host's
-        assert "shared" in got
-    else:
-        assert got == expect
-
-
 def test_tmpcopyup(rt):
     """tmpcopyup: the tmpfs starts with the contents of the directory it covers (files,
     directories, symlinks, modes, owners) and is writable."""

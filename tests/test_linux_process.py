@@ -46,21 +46,6 @@ def test_five_capability_sets(rt):
     assert got["CapPrm"] & ~mask(caps["bounding"]) == 0
 
 
-def test_capabilities_non_root(rt):
-    """For a non-root user exec keeps exactly ambient in permitted and effective."""
-    caps = {"bounding": ["CAP_KILL", "CAP_NET_RAW"], "permitted": ["CAP_KILL", "CAP_NET_RAW"],
-            "effective": ["CAP_KILL", "CAP_NET_RAW"], "inheritable": ["CAP_KILL"],
-            "ambient": ["CAP_KILL"]}
-
-    def edit(cfg):
-        cfg["process"]["capabilities"] = caps
-        cfg["process"]["user"] = {"uid": 1000, "gid": 1000}
-    out = run_script(rt, "grep ^Cap /proc/self/status", edit)
-    got = {k: int(v, 16) for k, v in (line.split(":\t") for line in out.splitlines())}
-    assert got == {"CapInh": 1 << 5, "CapPrm": 1 << 5, "CapEff": 1 << 5,
-                   "CapBnd": (1 << 5) | (1 << 13), "CapAmb": 1 << 5}
-
-
 @pytest.mark.parametrize("nnp", [True, False])
 def test_no_new_privileges(rt, nnp):
     out = run_script(rt, "grep NoNewPrivs /proc/self/status", proc_edit(noNewPrivileges=nnp))
