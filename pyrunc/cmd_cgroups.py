@@ -6,7 +6,6 @@ path: these may import what they need.
 """
 from __future__ import annotations
 
-import os
 import sys
 import time
 

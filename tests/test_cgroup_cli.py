@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import time
 from pathlib import Path
 
-import pytest
 
 MB = 1 << 20
 

@@ -5,7 +5,6 @@ import json
 import os
 import subprocess
 
-import pytest
 
 from tests.helpers_exec import ConsoleReceiver, read_until, running, wait_file
 

@@ -2,7 +2,6 @@
 /dev/ptmx, the /dev/fd and std links, devpts, and linux.devices of every type."""
 from __future__ import annotations
 
-import pytest
 
 from linux_helpers import run_script
 

@@ -2,7 +2,6 @@
 status 1, before anything is created; the rt fixture checks nothing was left behind."""
 from __future__ import annotations
 
-import os
 
 import pytest
 

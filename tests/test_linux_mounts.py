@@ -9,7 +9,6 @@ import subprocess
 
 import pytest
 
-from conformance.bundle import copy_rootfs
 from linux_helpers import (USERNS_HOST_ID, mountinfo, open_path_to, restore_modes, run_script)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import pty
 import select
-import subprocess
 import time
 
 from tests.helpers_exec import ConsoleReceiver, read_until, running
