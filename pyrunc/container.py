@@ -9,10 +9,13 @@ from __future__ import annotations
 import os
 import time
 
-from pyrunc import OCI_VERSION, hooks
-from pyrunc.config import Config
+from pyrunc import OCI_VERSION
 from pyrunc.errors import PyruncError
 from pyrunc.state import State, Store, proc_start_time, rfc3339_nano
+
+TYPE_CHECKING = False  # typing costs 8 ms to import; start/kill/delete need no config module
+if TYPE_CHECKING:
+    from pyrunc.config import Config
 
 SIGKILL = 9
 
@@ -55,6 +58,7 @@ def connect_console(path: str) -> int:
 def create(store: Store, cid: str, opts: CreateOptions, cfg: Config | None = None) -> State:
     """Create the container and leave its init waiting for `start`."""
     from pyrunc import config as config_mod
+    from pyrunc import hooks
     from pyrunc.cgroups import Cgroup
     from pyrunc.planner import Fds, Planner
     from pyrunc.spawn import check_preserved_fds
@@ -250,12 +254,14 @@ def start(store: Store, cid: str) -> State:
             if status == "stopped":
                 raise PyruncError("cannot start a container that has stopped")
             raise PyruncError(f"cannot start an already {status} container")
-        hooks_cfg = hooks.from_state(st)
+        hooks_cfg = _state_hooks(st)
         if os.environ.get("NOTIFY_SOCKET"):
             from pyrunc import notify
             notify_sock = notify.bind(st.dir)  # before the process can send anything
         _open_exec_fifo(st)
-        hooks.run_stage(hooks_cfg, "poststart", st, warn_only=True)
+        if hooks_cfg:
+            from pyrunc import hooks
+            hooks.run_stage(hooks_cfg, "poststart", st, warn_only=True)
     except BaseException:
         if notify_sock is not None:
             notify_sock.close()
@@ -267,6 +273,14 @@ def start(store: Store, cid: str) -> State:
     return st
 
 
+def _state_hooks(st: State) -> dict:
+    """The hooks kept in the state; the hooks module (and config) only when there are some."""
+    if not (st.config or {}).get("hooks"):
+        return {}
+    from pyrunc import hooks
+    return hooks.from_state(st)
+
+
 def _open_exec_fifo(st: State) -> None:
     """Read the init's byte from the exec fifo: that releases it to exec the user process."""
     try:
@@ -274,12 +288,12 @@ def _open_exec_fifo(st: State) -> None:
     except FileNotFoundError:
         raise PyruncError("cannot start an already running container") from None
     try:
-        delay = 0.0005
+        # Opening released the init's blocked open(O_WRONLY); a blocking read then returns its
+        # byte as soon as it is written.  EOF means no writer yet (or a dead init): poll gently.
+        os.set_blocking(fd, True)
+        delay = 0.0002
         while True:
-            try:
-                data = os.read(fd, 1)
-            except BlockingIOError:
-                data = None
+            data = os.read(fd, 1)
             if data:
                 break
             if not st.init_alive():
@@ -331,7 +345,10 @@ def delete(store: Store, cid: str, force: bool = False) -> None:
             destroy(st, cgroup_json=st.cgroup)
         else:
             destroy(st, cgroup_json=st.cgroup)
-        hooks.run_stage(hooks.from_state(st), "poststop", st, warn_only=True)
+        hooks_cfg = _state_hooks(st)
+        if hooks_cfg:
+            from pyrunc import hooks
+            hooks.run_stage(hooks_cfg, "poststop", st, warn_only=True)
     finally:
         st.release()
 
