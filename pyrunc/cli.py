@@ -202,6 +202,12 @@ def cmd_exec(ctx: Ctx, argv: list[str]) -> int:
     return exec_main(ctx, argv)
 
 
+def _not_supported(name: str):
+    def cmd(ctx: Ctx, argv: list[str]) -> int:
+        raise PyruncError(f"{name} is not supported by pyrunc yet (CRIU checkpoint/restore)")
+    return cmd
+
+
 COMMANDS = {
     "create": (cmd_create, "create a container"),
     "start": (cmd_start, "executes the user defined process in a created container"),
@@ -221,6 +227,10 @@ COMMANDS = {
     "update": (_cgroup_command("update"), "update container resource constraints"),
     "spec": (cmd_spec, "create a new specification file"),
     "features": (cmd_features, "show the enabled features"),
+    "checkpoint": (_not_supported("checkpoint"), "checkpoint a running container (not "
+                   "supported yet)"),
+    "restore": (_not_supported("restore"), "restore a container from a previous checkpoint "
+                "(not supported yet)"),
 }
 
 

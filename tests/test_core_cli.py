@@ -358,3 +358,9 @@ def test_session_keyring(rt):
     other = rt.new_id()
     rt.ok("create", "--no-new-keyring", "--bundle", rt.bundle(SLEEP), other)
     assert f"_ses.{other}" not in open("/proc/keys").read()
+
+
+@pytest.mark.parametrize("cmd", ["checkpoint", "restore"])
+def test_checkpoint_restore_say_unsupported(rt, cmd):
+    r = rt(cmd, "some-id")
+    assert_one_error(r, "not supported")
