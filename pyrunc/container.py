@@ -298,14 +298,30 @@ def _open_exec_fifo(st: State) -> None:
                 break
             if not st.init_alive():
                 raise PyruncError("container init exited before start")
+            if not _init_still_waiting(st.pid):
+                # A start that was killed after releasing the init left the fifo behind.
+                _unlink_quietly(st.fifo_path)
+                raise PyruncError("cannot start an already running container")
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
     finally:
         os.close(fd)
+    _unlink_quietly(st.fifo_path)
+
+
+def _unlink_quietly(path: str) -> None:
     try:
-        os.unlink(st.fifo_path)
+        os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+def _init_still_waiting(pid: int) -> bool:
+    """Whether pid still runs pyrunc-init (from its memfd) rather than the user's program."""
+    try:
+        return os.readlink(f"/proc/{pid}/exe").startswith("/memfd:pyrunc-init")
+    except OSError:
+        return False
 
 
 def kill(store: Store, cid: str, sig: int, all_procs: bool = False) -> None:

@@ -364,3 +364,16 @@ def test_session_keyring(rt):
 def test_checkpoint_restore_say_unsupported(rt, cmd):
     r = rt(cmd, "some-id")
     assert_one_error(r, "not supported")
+
+
+def test_start_after_a_killed_start(rt):
+    """A start SIGKILLed after it released the init leaves the exec fifo: the next start must
+    say the container runs, not wait forever."""
+    cid = rt.create(rt.bundle(SLEEP))
+    fifo = rt.root / cid / "exec.fifo"
+    rt.ok("start", cid)
+    os.mkfifo(fifo, 0o622)  # what the killed start would have left
+    assert rt.status(cid) == "created"  # the state believes the fifo...
+    r = rt("start", cid)
+    assert_one_error(r, "already running")
+    assert rt.status(cid) == "running"
