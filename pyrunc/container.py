@@ -298,7 +298,7 @@ def _open_exec_fifo(st: State) -> None:
                 break
             if not st.init_alive():
                 raise PyruncError("container init exited before start")
-            if not _init_still_waiting(st.pid):
+            if not st._init_waiting():
                 # A start that was killed after releasing the init left the fifo behind.
                 _unlink_quietly(st.fifo_path)
                 raise PyruncError("cannot start an already running container")
@@ -314,14 +314,6 @@ def _unlink_quietly(path: str) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
-
-
-def _init_still_waiting(pid: int) -> bool:
-    """Whether pid still runs pyrunc-init (from its memfd) rather than the user's program."""
-    try:
-        return os.readlink(f"/proc/{pid}/exe").startswith("/memfd:pyrunc-init")
-    except OSError:
-        return False
 
 
 def kill(store: Store, cid: str, sig: int, all_procs: bool = False) -> None:

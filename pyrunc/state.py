@@ -90,9 +90,16 @@ class State:
             return "stopped"
         if self.cgroup and self._frozen():
             return "paused"  # runc: a created container that was paused is paused
-        if os.path.exists(self.fifo_path):
+        if os.path.exists(self.fifo_path) and self._init_waiting():
             return "created"
         return "running"
+
+    def _init_waiting(self) -> bool:
+        """The init still runs from its memfd (a fifo left by a killed `start` says nothing)."""
+        try:
+            return os.readlink(f"/proc/{self.pid}/exe").startswith("/memfd:pyrunc-init")
+        except OSError:
+            return True  # cannot tell: trust the fifo
 
     def _frozen(self) -> bool:
         from pyrunc.cgroups import Cgroup
