@@ -58,6 +58,7 @@ launcher: native
 		"sys.path.append('$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')')" \
 		'from pyrunc.cli import main' 'main()' > $(PREFIX)/bin/pyrunc.tmp
 	chmod 755 $(PREFIX)/bin/pyrunc.tmp && mv $(PREFIX)/bin/pyrunc.tmp $(PREFIX)/bin/pyrunc
+	git rev-parse HEAD > pyrunc/COMMIT 2>/dev/null || echo unknown > pyrunc/COMMIT
 	$(PY) -m compileall -q pyrunc >/dev/null
 
 demo: install

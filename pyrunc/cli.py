@@ -242,8 +242,14 @@ def usage() -> str:
 
 
 def version() -> str:
+    """runc's three lines: dockerd reads the runtime's name and version, and a commit: line."""
     from pyrunc import OCI_VERSION, __version__
-    return f"pyrunc version {__version__}\nspec: {OCI_VERSION}\n"
+    try:
+        with open(os.path.join(os.path.dirname(__file__), "COMMIT")) as f:
+            commit = f.read().strip()
+    except OSError:
+        commit = "unknown"
+    return f"pyrunc version {__version__}\ncommit: {commit}\nspec: {OCI_VERSION}\n"
 
 
 def main(argv: list[str] | None = None) -> None:
