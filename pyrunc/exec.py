@@ -155,7 +155,8 @@ def namespaces_to_join(pid: int) -> list[tuple[int, str]]:
     return out
 
 
-def exec_plan(pid: int, proc, seccomp, preserve: int, console: int | None):
+def exec_plan(pid: int, proc, seccomp, preserve: int, console: int | None,
+              notify_ack: int | None = None):
     """The init's plan for one exec'd process (see the module docstring)."""
     from pyrunc.plan import Plan
     from pyrunc.planner import add_credentials, sched_ops
@@ -175,7 +176,7 @@ def exec_plan(pid: int, proc, seccomp, preserve: int, console: int | None):
         raise PyruncError("apparmor profile: AppArmor is not enabled on this host")
     if proc.selinux_label:
         raise PyruncError("process label: SELinux is not enabled on this host")
-    add_credentials(p, proc, seccomp, preserve, fifo=None, ready=True)
+    add_credentials(p, proc, seccomp, preserve, fifo=None, ready=True, notify_ack=notify_ack)
     return p
 
 
@@ -275,19 +276,35 @@ def spawn_exec(st, proc, o: dict, console_fd: int) -> int:
         seccomp = compile_seccomp(sc)
     extra = [console_fd] if console_fd >= 0 else []
     console = control_fd_base(preserve) + 2 if console_fd >= 0 else None
+    # A notify listener must reach the agent before the exec closes it: the init waits on a
+    # pipe until pyrunc has passed it on (create waits on the exec fifo instead).
+    ack_r = ack_w = -1
+    notify_ack = None
+    if seccomp is not None and seccomp.notify:
+        ack_r, ack_w = os.pipe()
+        notify_ack = control_fd_base(preserve) + 2 + len(extra)
+        extra.append(ack_r)
     if st.rootfs:
         from pyrunc.passwd import with_home
         proc.env = with_home(proc.env, st.rootfs, proc.user.uid)
-    plan = exec_plan(st.pid, proc, seccomp, preserve, console).encode()
+    plan = exec_plan(st.pid, proc, seccomp, preserve, console, notify_ack).encode()
     before = None
     if st.cgroup:
         cg = Cgroup.from_json(st.cgroup)
         if o.get("cgroup"):
             cg = sub_cgroup(cg, o["cgroup"])
         before = cg.add
-    init = start_init(plan, preserve, extra, before_plan=before)
+    try:
+        init = start_init(plan, preserve, extra, before_plan=before)
+    finally:
+        if ack_r >= 0:
+            os.close(ack_r)
     try:
         init.wait_for("P")
+        if ack_w >= 0:
+            init.wait_for("N")
+            _send_listener(st, init, seccomp)
+            os.write(ack_w, b"1")
         init.wait_for("R")
         init.wait_for("EOF")
     except BaseException:
@@ -296,7 +313,20 @@ def spawn_exec(st, proc, o: dict, console_fd: int) -> int:
         raise
     finally:
         init.close()
+        if ack_w >= 0:
+            os.close(ack_w)
     return init.pid
+
+
+def _send_listener(st, init, prog) -> None:
+    """Hand the exec'd process' seccomp listener to the agent at listenerPath, with the
+    container's state (the same message create sends)."""
+    from pyrunc.seccomp_notify import fetch_listener_fd, send_listener_fd
+    fd = fetch_listener_fd(init.pid, init.notify_fd)
+    try:
+        send_listener_fd(prog.listener_path, fd, st.spec_state(), prog.listener_metadata)
+    finally:
+        os.close(fd)
 
 
 def _kill_and_reap(pid: int) -> None:

@@ -78,6 +78,7 @@ OPS: list[tuple[str, int, str, str]] = [
     ("PERSONALITY", 41, "u", "personality(u)"),
     ("PROPAGATE", 43, "su", "mount(NULL, in-root s, NULL, u): a propagation change"),
     ("SESSION_KEYRING", 44, "s", "join a new session keyring named s (keyctl)"),
+    ("WAIT_ACK", 45, "u", "read one byte from fd u (blocks until pyrunc writes it), close u"),
     ("HOOK_STATE", 70, "uu", "when u2 is 1 report H (pyrunc then runs its host hooks); read the "
                              "next state record (u32 length, text) from fd u1 for HOOK"),
     ("HOOK", 71, "uusS", "fork and execve hook S[0] with argv S[1:1+u2] and env S[1+u2:], the "

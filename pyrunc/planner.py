@@ -664,12 +664,14 @@ class Planner:
 
 def add_credentials(p: Plan, proc: Process, seccomp: object | None, preserve: int,
                     fifo: int | None = None, ready: bool = True,
-                    after_start: object | None = None) -> None:
+                    after_start: object | None = None, notify_ack: int | None = None) -> None:
     """Capabilities, user, seccomp and exec, in the order the kernel allows.
 
     Both `create` (Planner) and `exec` (pyrunc.exec) end their plans with this.  With ``ready``
     the init reports R, then (``fifo``) waits for `start`; ``after_start(plan)`` adds what runs
-    between `start` and the user's exec (the startContainer hooks).
+    between `start` and the user's exec (the startContainer hooks).  ``notify_ack`` (exec, which
+    has no fifo to wait on): the fd the init waits on after loading a filter with a listener,
+    until pyrunc has handed the listener to the agent.
     """
     c = proc.capabilities
     pc = "process.capabilities"
@@ -681,8 +683,11 @@ def add_credentials(p: Plan, proc: Process, seccomp: object | None, preserve: in
     # Ambient capabilities must be permitted and inheritable; runc drops the rest silently.
     amb &= perm & inh
     sc = seccomp
+    wait_ack = notify_ack is not None and sc is not None and getattr(sc, "notify", False)
     if sc is not None and not proc.no_new_privileges:
         p.add("SECCOMP", sc.flags, sc.bpf)  # needs CAP_SYS_ADMIN: before the uid switch
+        if wait_ack:
+            p.add("WAIT_ACK", notify_ack)
     p.add("CAP_BOUNDING", bounding)
     u = proc.user
     p.add("USER", u.uid, u.gid, 1, *[str(g) for g in u.additional_gids])
@@ -702,6 +707,8 @@ def add_credentials(p: Plan, proc: Process, seccomp: object | None, preserve: in
     early = sc is not None and proc.no_new_privileges and getattr(sc, "notify", False)
     if early:
         p.add("SECCOMP", sc.flags, sc.bpf)
+        if wait_ack:
+            p.add("WAIT_ACK", notify_ack)
     if ready:
         p.add("READY")
         if fifo is not None:

@@ -255,6 +255,17 @@ int main(int argc, char **argv)
         case OP_HOOK:
             op_hook(r);
             break;
+        case OP_WAIT_ACK: {
+            char c;
+            ssize_t n;
+            do
+                n = read((int)arg_u64(r, 0), &c, 1);
+            while (n < 0 && errno == EINTR);
+            if (n != 1)
+                die("pyrunc went away before acknowledging");
+            close((int)arg_u64(r, 0));
+            break;
+        }
         case OP_SESSION_KEYRING:
             /* keyctl(KEYCTL_JOIN_SESSION_KEYRING): no libkeyutils in a static init. */
             if (syscall(SYS_keyctl, 1, arg_str(r, 0), 0, 0, 0) < 0 && errno != ENOSYS)
