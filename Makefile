@@ -64,8 +64,9 @@ launcher: native
 demo: install
 	bash tests/demo.sh
 
+# The tests find pyrunc, runc, docker and the rest by name: give them the system's paths first.
 test: install
-	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+	PATH=$(PREFIX)/bin:/usr/sbin:/usr/bin:/sbin:/bin:$$PATH $(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: install
 	$(PY) tests/bench/run.py
