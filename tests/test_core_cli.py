@@ -380,3 +380,20 @@ def test_start_after_a_killed_start(rt):
     r = rt("start", cid)
     assert_one_error(r, "already running")
     assert rt.status(cid) == "running"
+
+
+def test_systemd_cgroup_without_systemd_is_a_clear_error(rt):
+    """--systemd-cgroup is accepted as a flag; on a host without systemd it fails clearly and
+    leaves nothing (issue 4: the driver itself is later work)."""
+    if os.path.isdir("/run/systemd/system"):
+        pytest.skip("this host runs systemd")
+    cid = rt.new_id()
+    r = rt("create", "--bundle", rt.bundle(SLEEP), cid, global_args=("--systemd-cgroup",))
+    assert_one_error(r, "systemd")
+    assert not (rt.root / cid).exists()
+
+
+def test_rootless_flag_is_accepted(rt):
+    cid = rt.new_id()
+    rt.ok("create", "--bundle", rt.bundle(SLEEP), cid, global_args=("--rootless", "false"))
+    assert rt.status(cid) == "created"
