@@ -38,6 +38,8 @@ CREATE_FLAGS = [
 RUN_FLAGS = CREATE_FLAGS + [
     Flag("detach,d", help="detach from the container's process"),
     Flag("keep", help="do not delete the container after it exits"),
+    # Accepted for runc's command line; pyrunc needs no subreaper: the container's init is its
+    # own child (the init's first stage clones it with CLONE_PARENT), so it is reaped directly.
     Flag("no-subreaper", help="disable the use of the subreaper used to reap reparented "
          "processes"),
 ]
