@@ -18,6 +18,9 @@ exits non-zero).  An EOF with no ``E`` after the last expected message means the
 succeeded (SYNCFD is close-on-exec in the container process).
 ``H`` (sent by HOOK_STATE) means the mounts are done and the init now waits for the state
 record that pyrunc writes once its prestart and createRuntime hooks have run.
+``N<fd>`` (sent by SECCOMP when the filter has a notify listener) gives the listener's fd number
+in the init; pyrunc copies it with pidfd_getfd and hands it to the agent, then (exec only)
+releases the init blocked in WAIT_ACK.
 
 Stages: every operation before CLONE runs in the first stage, in the caller's namespaces; CLONE
 creates the container process (a sibling of the first stage, so pyrunc is its parent) which runs
