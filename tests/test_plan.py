@@ -1,0 +1,180 @@
+"""The plan format tested from both sides: Python's encoder and planner, and the C init reading
+and executing plans it is handed directly (no container, no pyrunc CLI)."""
+from __future__ import annotations
+
+import os
+import re
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pyrunc import plan as planmod
+from pyrunc.plan import OPS, Plan, decode
+
+REPO = Path(__file__).resolve().parent.parent
+INIT = REPO / "pyrunc" / "libexec" / "pyrunc-init"
+
+
+# -- the Python side ---------------------------------------------------------------------------
+def test_codes_and_names_are_unique():
+    assert len({code for _, code, _, _ in OPS}) == len(OPS)
+    assert len({name for name, _, _, _ in OPS}) == len(OPS)
+
+
+def test_encode_decode_round_trip():
+    p = Plan()
+    p.add("WRITE", "/proc/self/x", b"bytes\x00inside")
+    p.add("RLIMIT", 7, 1024, (1 << 64) - 1)
+    p.add("USER", 1000, 1000, 1, "10", "20")
+    got = decode(p.encode())
+    assert [n for n, _ in got] == ["WRITE", "RLIMIT", "USER"]
+    assert got[0][1] == [b"/proc/self/x", b"bytes\x00inside"]
+    assert [struct.unpack("<Q", a)[0] for a in got[1][1]] == [7, 1024, (1 << 64) - 1]
+    assert got[2][1][3:] == [b"10", b"20"]
+
+
+def test_every_op_is_handled_by_the_init():
+    """The generated header lists every op, and the init's dispatcher has a case for each."""
+    header = planmod.c_header()
+    sources = "".join(p.read_text() for p in (REPO / "native" / "init").glob("*.c"))
+    for name, code, _, _ in OPS:
+        assert f"OP_{name} = {code}," in header
+        assert re.search(rf"case OP_{name}\b", sources), f"the init does not handle {name}"
+
+
+def _default_plan_names(**proc) -> list[str]:
+    from conformance.bundle import default_config
+    from pyrunc.config import Config
+    from pyrunc.planner import Fds, Planner
+    cfg = default_config(["true"])
+    cfg["process"].update(proc)
+    c = Config(cfg, "/nonexistent-bundle")
+    return Planner(c, Fds(0, fifo=5, console=None)).build().names()
+
+
+def test_planner_orders_what_the_kernel_needs():
+    names = _default_plan_names()
+    idx = {n: names.index(n) for n in set(names)}
+    assert names[0] == "CLONE"
+    assert idx["CLONE"] < idx["MOUNT_RAW"] < idx["ROOT"] < idx["PIVOT_ROOT"]
+    assert idx["PIVOT_ROOT"] < idx["MASK"] and idx["PIVOT_ROOT"] < idx["READONLY"]
+    # sysctls and the hostname go in before readonlyPaths make /proc/sys read-only
+    assert idx["SETHOSTNAME"] < idx["READONLY"]
+    assert idx["CAP_BOUNDING"] < idx["USER"] < idx["CAPS"]  # the bounding set needs SETPCAP
+    assert idx["NO_NEW_PRIVS"] < idx["READY"] < idx["WAIT_FIFO"] < idx["EXEC"] == len(names) - 1
+
+
+def test_seccomp_is_last_with_no_new_privileges_and_early_without():
+    prof = {"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}
+    from pyrunc.seccomp import compile_seccomp
+    from conformance.bundle import default_config
+    from pyrunc.config import Config
+    from pyrunc.planner import Fds, Planner
+    for nnp in (True, False):
+        cfg = default_config(["true"])
+        cfg["process"]["noNewPrivileges"] = nnp
+        c = Config(cfg, "/nonexistent-bundle")
+        names = Planner(c, Fds(0, fifo=5, console=None),
+                        seccomp=compile_seccomp(prof)).build().names()
+        if nnp:
+            assert names[-2:] == ["SECCOMP", "EXEC"]
+        else:
+            assert names.index("SECCOMP") < names.index("USER")
+
+
+# -- the C side --------------------------------------------------------------------------------
+def run_init(data: bytes, timeout: float = 20) -> tuple[int, str]:
+    """Run pyrunc-init with ``data`` as its plan; (its exit status, what it said on SYNCFD)."""
+    plan_r, plan_w = os.pipe()
+    sync_r, sync_w = os.pipe()
+    try:
+        proc = subprocess.Popen([str(INIT), str(plan_r), str(sync_w)], pass_fds=(plan_r, sync_w),
+                                stdin=subprocess.DEVNULL)
+    finally:
+        os.close(plan_r)
+        os.close(sync_w)
+    try:
+        os.write(plan_w, data)
+    except BrokenPipeError:
+        pass
+    os.close(plan_w)
+    out = b""
+    with os.fdopen(sync_r, "rb") as f:
+        out = f.read()
+    return proc.wait(timeout=timeout), out.decode()
+
+
+def _rec(op: int, *args: bytes) -> bytes:
+    return struct.pack("<II", op, len(args)) + b"".join(struct.pack("<I", len(a)) + a
+                                                       for a in args)
+
+
+def _plan(*recs: bytes) -> bytes:
+    return planmod.MAGIC + struct.pack("<I", len(recs)) + b"".join(recs)
+
+
+@pytest.mark.parametrize("data,message", [
+    (b"NOTAPLAN" + b"\0" * 8, "plan: bad magic"),
+    (planmod.MAGIC + struct.pack("<I", 2) + _rec(planmod.OP["UMASK"], struct.pack("<Q", 0)),
+     "plan truncated"),
+    (_plan(_rec(999)), "unknown operation 999"),
+    (_plan(_rec(planmod.OP["UMASK"])), "UMASK takes 1 arguments, got 0"),
+    (_plan(_rec(planmod.OP["UMASK"], b"\1\2")), "UMASK argument 0 is not a u64"),
+    (_plan(_rec(planmod.OP["UMASK"], struct.pack("<Q", 0))), "plan ended without EXEC"),
+    (Plan().encode() + b"x", "plan: trailing bytes"),
+])
+def test_init_rejects_bad_plans(data, message):
+    status, said = run_init(data)
+    assert status == 1
+    assert said.startswith("E") and message in said, said
+
+
+def test_init_runs_a_minimal_plan():
+    """CLONE with no namespaces, exec of true: P<pid>, then EOF (the execve succeeded)."""
+    p = Plan()
+    p.add("CLONE", 0)
+    p.add("RESOLVE_EXEC", "true", "/usr/bin:/bin")
+    p.add("EXEC", 0, 1, "true")
+    status, said = run_init(p.encode())
+    assert status == 0  # the first stage
+    assert re.fullmatch(r"P\d+\n", said), said
+    pid = int(said[1:])
+    _, st = os.waitpid(pid, 0)  # the container process is our child (CLONE_PARENT)
+    assert os.waitstatus_to_exitcode(st) == 0
+
+
+def test_init_reports_a_missing_executable_like_runc():
+    p = Plan()
+    p.add("CLONE", 0)
+    p.add("RESOLVE_EXEC", "no-such-program", "/usr/bin:/bin")
+    p.add("EXEC", 0, 1, "no-such-program")
+    status, said = run_init(p.encode())
+    pid = int(said.splitlines()[0][1:])
+    os.waitpid(pid, 0)
+    assert 'exec: "no-such-program": executable file not found in $PATH' in said
+
+
+def test_in_root_paths_cannot_leave_the_root(tmp_path):
+    """MKDIRS/MKFILE through absolute and ../ symlinks stay inside ROOT (RESOLVE_IN_ROOT)."""
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "abs").symlink_to("/")
+    (root / "rel").symlink_to("../../../..")
+    outside = tmp_path / "escaped"
+    p = Plan()
+    p.add("CLONE", 0)
+    p.add("ROOT", str(root))
+    p.add("MKDIRS", f"/abs{outside}", 0o755)
+    p.add("MKFILE", "/rel/made-file", 0o644)
+    p.add("RESOLVE_EXEC", "true", "/usr/bin:/bin")
+    p.add("EXEC", 0, 1, "true")
+    status, said = run_init(p.encode())
+    pid = int(said.splitlines()[0][1:])
+    os.waitpid(pid, 0)
+    assert not outside.exists()
+    assert not Path("/made-file").exists()
+    assert (root / str(outside).lstrip("/")).is_dir()
+    assert (root / "made-file").is_file()
