@@ -80,6 +80,10 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: Config | None = Non
     if cfg.linux.seccomp is not None:
         from pyrunc.seccomp import compile_seccomp
         seccomp = compile_seccomp(cfg.linux.seccomp)
+        if seccomp is not None and seccomp.skipped:
+            from pyrunc import log
+            log.debug("linux.seccomp: syscalls unknown to libseccomp were skipped: "
+                      + ", ".join(seccomp.skipped))
     cgroup = Cgroup.resolve(cfg.linux.cgroups_path, cid)
 
     # The plan is built before anything exists, so every config error leaves nothing behind.

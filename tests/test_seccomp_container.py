@@ -220,3 +220,14 @@ def test_notify_listener_of_an_exec_reaches_the_agent(rt, tmp_path, nnp):
         assert agent.answered >= 1
     finally:
         agent.close()
+
+
+def test_unknown_syscall_names_are_skipped_and_logged_with_debug(rt, tmp_path):
+    """runc skips syscall names its libseccomp does not know, saying so at debug level."""
+    prof = allow_but({"names": ["mkdir", "no_such_syscall_xyz"], "action": "SCMP_ACT_ERRNO"})
+    log = tmp_path / "log.json"
+    cid = rt.new_id()
+    rt.ok("create", "--bundle", rt.bundle(["true"], with_seccomp(prof)), cid,
+          global_args=("--debug", "--log", str(log), "--log-format", "json"))
+    if os.path.basename(rt.path) == "pyrunc":
+        assert "no_such_syscall_xyz" in log.read_text()
