@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -124,3 +124,18 @@ def mountinfo(text: str) -> dict[str, MountLine]:
             m = MountLine(line)
             out[m.mount_point] = m
     return out
+
+
+def proc_edit(**fields: Any) -> Callable[[dict[str, Any]], None]:
+    """A config edit that updates `process` with ``fields``."""
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["process"].update(fields)
+    return edit
+
+
+def searchable(tmp_path: Path) -> Iterator[None]:
+    """For an autouse fixture: the mapped root of a user namespace must be able to walk to the
+    rootfs in tmp_path (runc needs it too); the modes are restored afterwards."""
+    changed = open_path_to(tmp_path)
+    yield
+    restore_modes(changed)

@@ -9,22 +9,16 @@ import time
 
 import pytest
 
-from conformance.linux import run_script, skip_on_runc
-
-
-def proc_edit(**fields):
-    def edit(cfg):
-        cfg["process"].update(fields)
-    return edit
+from conformance.linux import proc_edit, run_script, skip_on_runc
 
 
 def test_umask(rt):
     """config.md#posix-platform-user umask."""
     def edit(cfg):
         cfg["process"]["user"]["umask"] = 0o027
-    out = run_script(rt, "touch /tmp/f; mkdir /tmp/d; stat -c %a /tmp/f /tmp/d", edit,
+    out = run_script(rt, "umask; touch /tmp/f; mkdir /tmp/d; stat -c %a /tmp/f /tmp/d", edit,
                      readonly=False)
-    assert out.split() == ["640", "750"]
+    assert out.split() == ["0027", "640", "750"]
 
 
 def test_capability_sets_non_root(rt):

@@ -7,16 +7,12 @@ import os
 
 import pytest
 
-from conformance.linux import (USERNS_HOST_ID, open_path_to, restore_modes, run_script,
-                               skip_on_runc)
+from conformance.linux import USERNS_HOST_ID, run_script, searchable, skip_on_runc
 
 
 @pytest.fixture(autouse=True)
 def searchable_tmp(tmp_path):
-    """The mapped root must be able to walk to the rootfs (runc needs it too)."""
-    changed = open_path_to(tmp_path)
-    yield
-    restore_modes(changed)
+    yield from searchable(tmp_path)
 
 
 def test_uid_gid_mappings(rt):

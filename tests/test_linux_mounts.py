@@ -87,20 +87,6 @@ def bind(source, dest, options):
     return edit
 
 
-def test_bind_is_not_recursive_rbind_is(rt, host_tree):
-    script = "cat /b/file; ls /b/sub; cat /r/sub/inner"
-    out = run_script(rt, script, lambda c: (bind(host_tree, "/b", ["bind"])(c),
-                                            bind(host_tree, "/r", ["rbind"])(c)))
-    assert out.split() == ["top", "inner"]
-
-
-def test_bind_with_flags_is_remounted(rt, host_tree):
-    out = run_script(rt, "cat /proc/self/mountinfo; touch /b/x 2>/dev/null || echo readonly",
-                     bind(host_tree, "/b", ["bind", "ro", "nosuid", "nodev", "noexec"]))
-    assert out.rstrip().endswith("readonly")
-    assert {"ro", "nosuid", "nodev", "noexec"} <= mountinfo(out)["/b"].options
-
-
 def test_bind_ro_is_not_recursive_rro_is(rt, host_tree):
     """`ro` on an rbind remounts the top mount only; `rro` (mount_setattr AT_RECURSIVE)
     makes the submounts read-only too."""

@@ -8,14 +8,12 @@ import subprocess
 
 import pytest
 
-from linux_helpers import USERNS_HOST_ID, open_path_to, restore_modes, run_script
+from linux_helpers import USERNS_HOST_ID, run_script, searchable
 
 
 @pytest.fixture(autouse=True)
 def searchable_tmp(tmp_path):
-    changed = open_path_to(tmp_path)
-    yield
-    restore_modes(changed)
+    yield from searchable(tmp_path)
 
 
 def test_maps_and_root_inside(rt):
