@@ -196,45 +196,62 @@ def notif_send(fd: int, nid: int, val: int = 0, error: int = 0, flags: int = 0) 
 class NotifyAgent:
     """A seccomp agent on a unix socket, as listenerPath names it.
 
-    It accepts one connection, takes the container process state and the listener fd, then
-    answers notifications with ``answer(notif) -> (val, error, flags)`` until the fd is done.
+    It accepts every connection (create's, and one per exec), takes the process state and the
+    listener fd of each, and answers notifications with ``answer(notif) -> (val, error, flags)``
+    on a thread per listener until no process uses that filter any more.
     """
 
     def __init__(self, sock_path: str, answer) -> None:
         self.path = sock_path
         self.answer = answer
-        self.state: dict | None = None
+        self.states: list[dict] = []
         self.fds: list[int] = []
         self.notifs: list[dict] = []
         self.error: BaseException | None = None
         self.closing = False
+        self.servers: list[threading.Thread] = []
         self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.srv.bind(sock_path)
-        self.srv.listen(1)
-        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.srv.listen(4)
+        self.thread = threading.Thread(target=self._accept, daemon=True)
         self.thread.start()
 
-    def _run(self) -> None:
+    @property
+    def state(self) -> dict | None:
+        """The first connection's message (create's)."""
+        return self.states[0] if self.states else None
+
+    def _accept(self) -> None:
         try:
-            try:
-                conn, _ = self.srv.accept()
-            except OSError:
-                if self.closing:
-                    return  # nobody came: the test says why
-                raise
-            with conn:
-                data = b""
-                while True:
-                    msg, anc, _flags, _addr = conn.recvmsg(65536, socket.CMSG_SPACE(4 * 4))
-                    for level, kind, payload in anc:
-                        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                            n = len(payload) // 4
-                            self.fds.extend(struct.unpack(f"{n}i", payload[:4 * n]))
-                    if not msg:
-                        break
-                    data += msg
-            self.state = json.loads(data)
-            fd = self.fds[0]
+            while True:
+                try:
+                    conn, _ = self.srv.accept()
+                except OSError:
+                    if self.closing:
+                        return  # closed: no more connections (or nobody came: the test says)
+                    raise
+                fds: list[int] = []
+                with conn:
+                    data = b""
+                    while True:
+                        msg, anc, _flags, _addr = conn.recvmsg(65536, socket.CMSG_SPACE(4 * 4))
+                        for level, kind, payload in anc:
+                            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                                n = len(payload) // 4
+                                fds.extend(struct.unpack(f"{n}i", payload[:4 * n]))
+                        if not msg:
+                            break
+                        data += msg
+                self.fds.extend(fds)
+                self.states.append(json.loads(data))
+                t = threading.Thread(target=self._serve, args=(fds[0],), daemon=True)
+                self.servers.append(t)
+                t.start()
+        except BaseException as e:  # reported by close()
+            self.error = e
+
+    def _serve(self, fd: int) -> None:
+        try:
             poller = select.poll()
             poller.register(fd, select.POLLIN)
             while True:
@@ -258,6 +275,8 @@ class NotifyAgent:
             self.error = e
 
     def close(self) -> None:
+        """Stop accepting, wait for every listener to be done (the processes using the filters
+        must have exited), release the fds; raise what went wrong in a thread."""
         self.closing = True
         try:  # wakes an accept() that never got its connection
             self.srv.shutdown(socket.SHUT_RDWR)
@@ -265,6 +284,8 @@ class NotifyAgent:
             pass
         self.srv.close()
         self.thread.join(CHILD_DEADLINE)
+        for t in self.servers:
+            t.join(CHILD_DEADLINE)
         for fd in self.fds:
             try:
                 os.close(fd)

@@ -129,96 +129,25 @@ def test_notify_reaches_the_agent(rt, tmp_path, nnp, request):
     assert len(agent.notifs) >= 1
 
 
-class _AgentForMany:
-    """A seccomp agent that takes every connection on listenerPath (create's and exec's),
-    answering each listener's notifications with EDQUOT on a thread of its own."""
-
-    def __init__(self, path: str) -> None:
-        import socket
-        import threading
-        self.path = path
-        self.states: list[dict] = []
-        self.fds: list[int] = []
-        self.answered = 0
-        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.srv.bind(path)
-        self.srv.listen(4)
-        self.threading = threading
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        import json
-        import socket
-        import struct
-        while True:
-            try:
-                conn, _ = self.srv.accept()
-            except OSError:
-                return
-            with conn:
-                data, fds = b"", []
-                while True:
-                    msg, anc, _f, _a = conn.recvmsg(65536, socket.CMSG_SPACE(16))
-                    for level, kind, payload in anc:
-                        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                            fds.extend(struct.unpack(f"{len(payload) // 4}i", payload))
-                    if not msg:
-                        break
-                    data += msg
-            self.states.append(json.loads(data))
-            self.fds.extend(fds)
-            self.threading.Thread(target=self._serve, args=(fds[0],), daemon=True).start()
-
-    def _serve(self, fd: int) -> None:
-        import select
-        poller = select.poll()
-        poller.register(fd, select.POLLIN)
-        while True:
-            try:
-                events = dict(poller.poll()).get(fd, 0)
-                if not events & select.POLLIN:
-                    return
-                notif = h.notif_recv(fd)
-                h.notif_send(fd, notif["id"], 0, -errno.EDQUOT, 0)
-                self.answered += 1
-            except OSError:
-                return
-
-    def close(self) -> None:
-        import socket
-        try:
-            self.srv.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.srv.close()
-        for fd in self.fds:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        try:
-            os.unlink(self.path)
-        except FileNotFoundError:
-            pass
-
-
 @pytest.mark.parametrize("nnp", [True, False])
 def test_notify_listener_of_an_exec_reaches_the_agent(rt, tmp_path, nnp):
     """runc exec hands the exec'd process' listener to the agent too (config-linux.md#seccomp)."""
     sock = str(tmp_path / "agent.sock")
     prof = allow_but({"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"},
                      listenerPath=sock, listenerMetadata="exec-test")
-    agent = _AgentForMany(sock)
+    agent = h.NotifyAgent(sock, lambda notif: (0, -errno.EDQUOT, 0))
+    cid = rt.new_id()
     try:
-        cid = rt.create(rt.bundle(["sleep", "1000"], with_seccomp(prof, noNewPrivileges=nnp)))
+        rt.create(rt.bundle(["sleep", "1000"], with_seccomp(prof, noNewPrivileges=nnp)), cid)
         rt.ok("start", cid)
         r = rt("exec", cid, "sh", "-c", "mkdir /tmp/e; echo rc=$?")
         assert "rc=1" in r.stdout and EDQUOT in r.stdout + r.stderr, r
         assert len(agent.states) == 2, agent.states
         assert agent.states[1]["metadata"] == "exec-test"
         assert agent.states[1]["state"]["id"] == cid
-        assert agent.answered >= 1
+        assert len(agent.notifs) >= 1
     finally:
+        rt("delete", "--force", cid)  # the agent's listeners end with the container's processes
         agent.close()
 
 
