@@ -10,6 +10,8 @@ import os
 import subprocess
 import time
 
+import pytest
+
 from pyrunc.cgroups import Cgroup, mounted_hierarchies
 
 _counter = itertools.count()
@@ -98,3 +100,15 @@ def wait_for(pred, timeout: float = 10.0, what: str = "condition") -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.01)
+
+
+@pytest.fixture
+def parent():
+    """A TestParent for one test; fails the test if anything is left under it afterwards.
+    (tests/conftest.py imports it, which is how pytest finds it.)"""
+    tp = TestParent()
+    try:
+        yield tp
+    finally:
+        tp.cleanup()
+    assert leftovers(tp.prefix) == []

@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from cgroup_helpers import TestParent, leftovers, wait_for  # noqa: E402
+from cgroup_helpers import TestParent, leftovers, wait_for  # noqa: E402,F401
 
 from pyrunc.cgroups import Cgroup, mounted_hierarchies  # noqa: E402
 from pyrunc.cgroups import devices as dev  # noqa: E402
@@ -20,16 +20,6 @@ from pyrunc.cgroups.stats import OomEvents  # noqa: E402
 from pyrunc.errors import ConfigError  # noqa: E402
 
 MB = 1 << 20
-
-
-@pytest.fixture
-def parent():
-    tp = TestParent()
-    try:
-        yield tp
-    finally:
-        tp.cleanup()
-    assert leftovers(tp.prefix) == []
 
 
 def _read(cg: Cgroup, ctrl: str, name: str) -> str:

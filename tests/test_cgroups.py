@@ -11,21 +11,12 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from cgroup_helpers import TestParent, leftovers, proc_cgroup, wait_for  # noqa: E402
+from cgroup_helpers import (TestParent, leftovers, proc_cgroup,  # noqa: E402,F401
+                            wait_for)
 
 from pyrunc.cgroups import (Cgroup, clean_path, mounted_hierarchies,  # noqa: E402
                             read_proc_cgroup)
 from pyrunc.errors import PyruncError  # noqa: E402
-
-
-@pytest.fixture
-def parent():
-    tp = TestParent()
-    try:
-        yield tp
-    finally:
-        tp.cleanup()
-    assert leftovers(tp.prefix) == []
 
 
 def test_clean_path_like_runc():
