@@ -103,7 +103,7 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: Config | None = Non
     def build_plan() -> bytes:
         planner = Planner(cfg, fds, no_pivot=opts.no_pivot, seccomp=seccomp,
                           cgroup_mounts=_cgroup_binds(cgroup), container_id=cid,
-                          no_new_keyring=opts.no_new_keyring)
+                          no_new_keyring=opts.no_new_keyring, cgroup_join=cgroup.join_ops())
         if init_hooks:
             hooks.plan_init_hooks(planner, cfg.hooks, base + 2 + n_extra)
         return planner.build().encode()
@@ -152,7 +152,7 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: Config | None = Non
             extra.append(state_r)
 
         from pyrunc.spawn import start_init
-        init = start_init(plan, preserve, extra, before_plan=_enter_cgroup(cgroup, proc))
+        init = start_init(plan, preserve, extra)
         os.close(fifo)
         if state_r >= 0:
             os.close(state_r)
@@ -191,19 +191,6 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: Config | None = Non
     finally:
         st.release()
     return st
-
-
-def _enter_cgroup(cgroup, proc):
-    """What runs for the init's first stage before it gets its plan: execCPUAffinity.initial
-    (runtime-spec: set before the process joins the cgroup), then the cgroups."""
-    initial = proc.exec_cpu_affinity.get("initial")
-
-    def enter(pid: int) -> None:
-        if initial is not None:
-            mask = int.from_bytes(initial, "little")
-            os.sched_setaffinity(pid, [c for c in range(1024) if mask >> c & 1])
-        cgroup.add(pid)
-    return enter
 
 
 def _host_root_ids(cfg: Config) -> tuple[int, int]:

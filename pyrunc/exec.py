@@ -4,8 +4,8 @@ Python never enters the container: it writes an exec plan in which the init's fi
 every namespace of the container (from /proc/PID/ns, the user namespace first and the mount
 namespace last, so every path is opened through the host's /proc), then CLONEs with no new
 namespace so the process is born in the container's pid namespace, then switches credentials
-exactly as `create` does (planner.add_credentials).  The first stage is put into the container's
-cgroups before it gets its plan, so the process never runs outside them.
+exactly as `create` does (planner.add_credentials).  The first stage enters the container's
+cgroups itself before anything else (Cgroup.join_ops), so the process never runs outside them.
 
 The defaults are the container's own process (state.config["process"], kept by create), as in
 runc: a --process file replaces it whole; otherwise the command line overrides fields of it.
@@ -156,11 +156,12 @@ def namespaces_to_join(pid: int) -> list[tuple[int, str]]:
 
 
 def exec_plan(pid: int, proc, seccomp, preserve: int, console: int | None,
-              notify_ack: int | None = None):
+              notify_ack: int | None = None, cgroup_join: list | None = None):
     """The init's plan for one exec'd process (see the module docstring)."""
     from pyrunc.plan import Plan
-    from pyrunc.planner import add_credentials, sched_ops
+    from pyrunc.planner import add_credentials, enter_cgroup_ops, sched_ops
     p = Plan()
+    enter_cgroup_ops(p, proc, cgroup_join or [])
     for flag, path in namespaces_to_join(pid):
         p.add("SETNS", flag, path)
     p.add("CLONE", 0)
@@ -287,15 +288,15 @@ def spawn_exec(st, proc, o: dict, console_fd: int) -> int:
     if st.rootfs:
         from pyrunc.passwd import with_home
         proc.env = with_home(proc.env, st.rootfs, proc.user.uid)
-    plan = exec_plan(st.pid, proc, seccomp, preserve, console, notify_ack).encode()
-    before = None
+    join = []
     if st.cgroup:
         cg = Cgroup.from_json(st.cgroup)
         if o.get("cgroup"):
             cg = sub_cgroup(cg, o["cgroup"])
-        before = cg.add
+        join = cg.join_ops()
+    plan = exec_plan(st.pid, proc, seccomp, preserve, console, notify_ack, join).encode()
     try:
-        init = start_init(plan, preserve, extra, before_plan=before)
+        init = start_init(plan, preserve, extra)
     finally:
         if ack_r >= 0:
             os.close(ack_r)

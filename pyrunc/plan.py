@@ -25,7 +25,9 @@ releases the init blocked in WAIT_ACK.
 Stages: every operation before CLONE runs in the first stage, in the caller's namespaces; CLONE
 creates the container process (a sibling of the first stage, so pyrunc is its parent) which runs
 everything after it.  UID_MAP/GID_MAP/SETGROUPS placed before CLONE are written by the first stage
-for the new process before it continues.  Paths marked *in-root* are resolved inside the directory
+for the new process before it continues.  The container's cgroups are entered by the first stage
+itself (CGROUP_JOIN, CGROUP_CLONE_INTO), first thing, so the container process is born inside
+them and no process is ever moved by pid.  Paths marked *in-root* are resolved inside the directory
 set by ROOT with openat2(RESOLVE_IN_ROOT), so no symlink in the image can send them to the host.
 """
 from __future__ import annotations
@@ -41,6 +43,13 @@ OPS: list[tuple[str, int, str, str]] = [
     ("GID_MAP", 5, "s", "gid_map text for the container process (written by the first stage)"),
     ("SETGROUPS", 6, "s", "'deny' or 'allow' into /proc/PID/setgroups before gid_map"),
     ("CLONE", 7, "u", "create the container process with clone flags u (CLONE_NEW* bits)"),
+    ("CGROUP_JOIN", 8, "s", "first stage: write '0' to the cgroup v1 `tasks` file s, moving this "
+                            "single-threaded process alone, which (unlike writing a pid to "
+                            "cgroup.procs) skips the kernel's global threadgroup lock and the "
+                            "RCU grace period it waits for (~10 ms)"),
+    ("CGROUP_CLONE_INTO", 9, "s", "first stage: open the cgroup2 directory s; CLONE then creates "
+                                  "the container process inside it (clone3 CLONE_INTO_CGROUP, "
+                                  "again without the global lock)"),
     ("MOUNT_RAW", 10, "sssus", "mount(src, target, fstype, flags, data) with host-visible paths"),
     ("ROOT", 11, "s", "the directory in-root paths resolve in (the rootfs, later '/')"),
     ("MKDIRS", 12, "su", "create directory s in-root and its parents, mode u"),

@@ -285,6 +285,16 @@ def sched_ops(p: Plan, proc: Process) -> None:
         p.add("CPU_AFFINITY", b"\xff" * 128)
 
 
+def enter_cgroup_ops(p: Plan, proc: Process, cgroup_join: list[tuple[str, str]]) -> None:
+    """The first ops of a plan (create and exec): execCPUAffinity.initial, which the runtime-spec
+    sets before the process joins its cgroup, then the joins (Cgroup.join_ops)."""
+    initial = proc.exec_cpu_affinity.get("initial")
+    if initial:
+        p.add("CPU_AFFINITY", initial)
+    for op, path in cgroup_join:
+        p.add(op, path)
+
+
 def env_path(env: list[str]) -> str:
     for e in env:
         if e.startswith("PATH="):
@@ -297,8 +307,10 @@ class Planner:
 
     def __init__(self, cfg: Config, fds: Fds, no_pivot: bool = False,
                  seccomp: object | None = None, cgroup_mounts: object | None = None,
-                 container_id: str = "", no_new_keyring: bool = False) -> None:
+                 container_id: str = "", no_new_keyring: bool = False,
+                 cgroup_join: list[tuple[str, str]] | None = None) -> None:
         self.cfg = cfg
+        self.cgroup_join = cgroup_join or []  # Cgroup.join_ops(): how the init enters them
         self.container_id = container_id
         self.no_new_keyring = no_new_keyring or not container_id
         self.fds = fds
@@ -319,9 +331,7 @@ class Planner:
         if cfg.process is None:
             raise ConfigError("process", "is required to create a container")
         self._validate_namespaces()
-        initial = cfg.process.exec_cpu_affinity.get("initial")
-        if initial:
-            self.plan.add("CPU_AFFINITY", initial)
+        enter_cgroup_ops(self.plan, cfg.process, self.cgroup_join)
         self._namespaces()
         p = self.plan
         p.add("PDEATHSIG", SIGKILL)

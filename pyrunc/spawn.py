@@ -130,12 +130,10 @@ class Init:
             self.sync = -1
 
 
-def start_init(plan: bytes, preserve: int, extra_fds: list[int], before_plan=None) -> Init:
+def start_init(plan: bytes, preserve: int, extra_fds: list[int]) -> Init:
     """Fork and exec the init with stdio, the preserved fds and the control fds.
 
     ``extra_fds`` are placed at 3+preserve+2 onwards (after the plan and sync fds), in order.
-    ``before_plan(pid)`` runs once the first stage exists but before it has its plan: the place to
-    put it into the container's cgroups, so everything it creates is born inside them.
     """
     mfd = sealed_init()
     plan_r, plan_w = os.pipe()
@@ -164,8 +162,6 @@ def start_init(plan: bytes, preserve: int, extra_fds: list[int], before_plan=Non
     os.close(sync_w)
     init = Init(pid, sync_r)
     try:
-        if before_plan is not None:
-            before_plan(pid)
         view = memoryview(plan)
         while view:
             n = os.write(plan_w, view)

@@ -178,3 +178,53 @@ def test_in_root_paths_cannot_leave_the_root(tmp_path):
     assert not Path("/made-file").exists()
     assert (root / str(outside).lstrip("/")).is_dir()
     assert (root / "made-file").is_file()
+
+
+def test_cgroups_are_entered_first_without_moving_a_pid():
+    """The first stage enters the cgroups itself before anything else (after
+    execCPUAffinity.initial, which the runtime-spec sets before the join): a v1 `tasks` file
+    gets "0", the cgroup2 directory is the CLONE's target."""
+    from pyrunc.cgroups import Cgroup
+    cg = Cgroup("hybrid", {"pids": "/sys/fs/cgroup/pids/x", "cpu,cpuacct": "/sys/fs/cgroup/cpu/x",
+                           "cpu": "/sys/fs/cgroup/cpu/x", "": "/sys/fs/cgroup/unified/x"})
+    join = cg.join_ops()
+    assert join == [("CGROUP_JOIN", "/sys/fs/cgroup/pids/x/tasks"),
+                    ("CGROUP_JOIN", "/sys/fs/cgroup/cpu/x/tasks"),
+                    ("CGROUP_CLONE_INTO", "/sys/fs/cgroup/unified/x")]
+    from conformance.bundle import default_config
+    from pyrunc.config import Config
+    from pyrunc.planner import Fds, Planner
+    cfg = default_config(["true"])
+    cfg["process"]["execCPUAffinity"] = {"initial": "0"}
+    names = Planner(Config(cfg, "/nonexistent-bundle"), Fds(0, fifo=5, console=None),
+                    cgroup_join=join).build().names()
+    assert names[:5] == ["CPU_AFFINITY", "CGROUP_JOIN", "CGROUP_JOIN", "CGROUP_CLONE_INTO",
+                         "CLONE"]
+
+
+def test_init_enters_the_cgroups_it_is_given(parent):
+    """C side: CGROUP_JOIN and CGROUP_CLONE_INTO put the container process in the cgroup of
+    every hierarchy; the first stage leaves no cgroup fd to it."""
+    from cgroup_helpers import proc_cgroup
+    cg = parent.child("init")
+    cg.create()
+    p = Plan()
+    for op, path in cg.join_ops():
+        p.add(op, path)
+    p.add("CLONE", 0)
+    p.add("RESOLVE_EXEC", "sleep", "/usr/bin:/bin")
+    p.add("EXEC", 0, 2, "sleep", "100")
+    status, said = run_init(p.encode())
+    assert status == 0, said
+    pid = int(said.splitlines()[0][1:])
+    try:
+        where = proc_cgroup(pid)
+        inner = parent.prefix + "/init"
+        for ctrls, path in where.items():
+            if ctrls == "" and cg.mode == "v1":
+                continue
+            assert path.endswith(inner), (ctrls, path)
+        assert sorted(os.listdir(f"/proc/{pid}/fd")) == ["0", "1", "2"]
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)

@@ -34,18 +34,37 @@ static void write_proc(pid_t pid, const char *file, const struct plan_arg *a)
     op_write(path, a->data, a->len);
 }
 
-/* First stage: create the container process, write its id maps, let it go, report its pid. */
-static void do_clone(uint64_t flags, const struct maps *m)
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+#define CLONE_INTO_CGROUP_FLAG 0x200000000ULL
+
+/* The kernel's struct clone_args (linux/sched.h clashes with glibc's sched.h). */
+struct clone3_args {
+    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
+        set_tid_size, cgroup;
+};
+
+/* First stage: create the container process (inside cgroup2 directory cgroup_fd when it is not
+ * -1), write its id maps, let it go, report its pid. */
+static void do_clone(uint64_t flags, const struct maps *m, int cgroup_fd)
 {
     int gate[2];
     if (pipe2(gate, O_CLOEXEC) < 0)
         die_errno("pipe");
-    pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)(flags | CLONE_PARENT | SIGCHLD),
-                               NULL, NULL, NULL, NULL);
+    /* CLONE_PARENT: the exit signal is the first stage's own (SIGCHLD to pyrunc). */
+    struct clone3_args args = { .flags = flags | CLONE_PARENT };
+    if (cgroup_fd >= 0) {
+        args.flags |= CLONE_INTO_CGROUP_FLAG;
+        args.cgroup = (uint64_t)cgroup_fd;
+    }
+    pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
     if (pid < 0)
-        die_errno("clone");
+        die_errno(cgroup_fd >= 0 ? "clone into the container's cgroup" : "clone");
     if (pid == 0) {
         char c;
+        if (cgroup_fd >= 0)
+            close(cgroup_fd);
         close(gate[1]);
         if (read(gate[0], &c, 1) != 1)
             _exit(1); /* the first stage failed and said so */
@@ -70,6 +89,7 @@ int main(int argc, char **argv)
     struct plan plan;
     struct maps maps = { 0 };
     int stage = 1;
+    int cgroup_fd = -1;
 
     if (argc != 3) {
         fprintf(stderr, "pyrunc-init: this program is started by pyrunc, not by hand\n");
@@ -112,10 +132,24 @@ int main(int argc, char **argv)
         case OP_SETGROUPS:
             maps.setgroups = &r->args[0];
             break;
+        case OP_CGROUP_JOIN: {
+            int fd = open(arg_str(r, 0), O_WRONLY | O_CLOEXEC);
+            if (fd < 0 || write(fd, "0", 1) != 1)
+                die_errno("join cgroup %s", arg_str(r, 0));
+            close(fd);
+            break;
+        }
+        case OP_CGROUP_CLONE_INTO:
+            if (cgroup_fd >= 0)
+                close(cgroup_fd);
+            cgroup_fd = open(arg_str(r, 0), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (cgroup_fd < 0)
+                die_errno("open cgroup %s", arg_str(r, 0));
+            break;
         case OP_CLONE:
             if (stage != 1)
                 die("plan: a second CLONE");
-            do_clone(arg_u64(r, 0), &maps);
+            do_clone(arg_u64(r, 0), &maps, cgroup_fd);
             stage = 2;
             break;
         case OP_MOUNT_RAW:

@@ -254,6 +254,18 @@ class Cgroup:
                 where = e.filename or p
                 raise PyruncError(f"cannot create cgroup {where}: {e.strerror}") from None
 
+    def join_ops(self) -> list[tuple[str, str]]:
+        """How the init's first stage enters the cgroup itself (plan ops CGROUP_JOIN and
+        CGROUP_CLONE_INTO): it writes "0" to each v1 `tasks` file, and is cloned into the cgroup2
+        directory.  Neither takes the kernel's global threadgroup lock, whose first write of a
+        pid to cgroup.procs waits ~10 ms for an RCU grace period (runc pays it on every create)."""
+        ops = []
+        for key, p in self.paths.items():
+            op = ("CGROUP_CLONE_INTO", p) if key == "" else ("CGROUP_JOIN", p + "/tasks")
+            if op not in ops:
+                ops.append(op)
+        return ops
+
     def add(self, pid: int) -> None:
         """Move ``pid`` into the cgroup in every hierarchy (before any user code runs)."""
         data = str(pid)
