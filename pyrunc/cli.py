@@ -302,5 +302,18 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         log.error(f"internal error: {type(e).__name__}: {e}")
         rc = 1
-    sys.stdout.flush()
-    sys.exit(rc)
+    exit_now(rc)
+
+
+def exit_now(rc: int) -> None:
+    """Flush stdio and end the process without the interpreter's finalization.
+
+    Tearing down every module and running the collector costs ~2 ms per call after create's
+    imports (a fifth of a `state`), and nothing of pyrunc needs it: logs and state are written
+    with os.write or closed by `with`, no atexit handler or thread is ever registered."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(rc)
