@@ -14,7 +14,8 @@ Wire format (all integers little-endian)::
 The init is started as ``pyrunc-init PLANFD SYNCFD`` from a sealed memfd.  It reports on SYNCFD
 with newline-terminated messages: ``P<pid>`` (host pid of the container process, sent by the first
 stage right after CLONE), ``R`` (set-up done, sent by READY) and ``E<text>`` (a failure; the init
-exits non-zero).  An EOF with no ``E`` after the last expected message means the final execve
+exits non-zero).  ``e<errno> <text>`` is a failure of a system call: pyrunc words it as
+"<text>: <strerror>", so messages do not depend on the libc the init is linked with.  An EOF with no ``E`` after the last expected message means the final execve
 succeeded (SYNCFD is close-on-exec in the container process).
 ``H`` (sent by HOOK_STATE) means the mounts are done and the init now waits for the state
 record that pyrunc writes once its prestart and createRuntime hooks have run.

@@ -80,8 +80,11 @@ class Init:
                 if kind == "P":
                     self.pid = int(text)
                     self._reap_stage1()
-                elif kind == "E":
+                elif kind in ("E", "e"):
                     self._reap_stage1()
+                    if kind == "e":  # "<errno> <text>": worded here, as Python's libc does
+                        num, _, text = text.partition(" ")
+                        text = f"{text}: {os.strerror(int(num))}"
                     raise PyruncError(text)
                 elif kind == "N":
                     self.notify_fd = int(text)

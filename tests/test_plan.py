@@ -228,3 +228,25 @@ def test_init_enters_the_cgroups_it_is_given(parent):
     finally:
         os.kill(pid, 9)
         os.waitpid(pid, 0)
+
+
+def test_a_failed_system_call_is_sent_as_errno_and_worded_by_pyrunc():
+    """`e<errno> <text>`: the init's libc never words an error (runc's texts are glibc's)."""
+    from pyrunc.errors import PyruncError
+    from pyrunc.spawn import start_init
+    p = Plan()
+    p.add("CLONE", 0)
+    p.add("CHDIR", "/nonexistent-dir")
+    p.add("RESOLVE_EXEC", "true", "/usr/bin:/bin")
+    p.add("EXEC", 0, 1, "true")
+    status, said = run_init(p.encode())
+    os.waitpid(int(said.splitlines()[0][1:]), 0)
+    assert said.splitlines()[1] == "e2 chdir to cwd /nonexistent-dir"
+    init = start_init(p.encode(), 0, [])
+    try:
+        with pytest.raises(PyruncError) as e:
+            init.wait_for("R")
+        assert str(e.value) == "chdir to cwd /nonexistent-dir: No such file or directory"
+    finally:
+        init.close()
+        os.waitpid(init.pid, 0)

@@ -113,8 +113,10 @@ static int is_executable(const char *path)
 void op_resolve_exec(const char *name, const char *path)
 {
     if (strchr(name, '/')) {
-        if (!is_executable(name))
-            die("exec: \"%s\": stat %s: %s", name, name, strerror(errno ? errno : EACCES));
+        if (!is_executable(name)) {
+            errno = errno ? errno : EACCES;
+            die_errno("exec: \"%s\": stat %s", name, name);
+        }
         snprintf(exec_path, sizeof(exec_path), "%s", name);
         return;
     }

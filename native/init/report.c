@@ -52,7 +52,12 @@ void die_errno(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    snprintf(full, sizeof(full), "%s: %s", msg, strerror(err));
-    send_line('E', full);
+    if (sync_fd >= 0) { /* pyrunc words the errno, as runc would (see pyrunc/plan.py) */
+        snprintf(full, sizeof(full), "%d %s", err, msg);
+        send_line('e', full);
+    } else {
+        snprintf(full, sizeof(full), "%s: %s", msg, strerror(err));
+        send_line('E', full);
+    }
     _exit(1);
 }
