@@ -4,7 +4,6 @@ argparse costs ~10 ms of imports on every call.  Flags may be spelled -f or --fl
 value as the next word or after '=', and may follow positional arguments unless the command stops
 at its first positional one (exec: everything after the container id is the process' argv).
 """
-from __future__ import annotations
 
 from pyrunc.errors import PyruncError
 

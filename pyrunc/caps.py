@@ -1,5 +1,4 @@
 """Capability names and their numbers (linux/capability.h); the plan carries only bit masks."""
-from __future__ import annotations
 
 from pyrunc.errors import ConfigError
 

@@ -3,9 +3,8 @@
 Each command is a small function; modules it needs are imported inside it, so `state` or `kill`
 pay only for what they use.  Every error becomes one line (stderr and --log) and exit status 1.
 """
-from __future__ import annotations
 
-import os
+from pyrunc import fastos as os  # os without its import cost (see fastos)
 import sys
 
 from pyrunc import log

@@ -3,9 +3,8 @@
 Every invalid value raises ConfigError naming its JSON path.  Classes use __slots__ rather than
 dataclasses: importing dataclasses costs ~8 ms and this module is on the path of every create.
 """
-from __future__ import annotations
 
-import os
+from pyrunc import fastos as os  # os without its import cost (see fastos)
 
 from pyrunc import jsonio
 from pyrunc.errors import ConfigError, PyruncError

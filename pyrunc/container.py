@@ -4,9 +4,8 @@ Ordering is chosen so that a SIGKILL of pyrunc at any moment leaves something `d
 the state directory and its cgroup record are written before any process exists, the init's pid
 right after it exists, and the init carries PDEATHSIG until it has reported ready.
 """
-from __future__ import annotations
 
-import os
+from pyrunc import fastos as os  # os without its import cost (see fastos)
 import time
 
 from pyrunc import OCI_VERSION
@@ -55,7 +54,7 @@ def connect_console(path: str) -> int:
     return s.detach()
 
 
-def create(store: Store, cid: str, opts: CreateOptions, cfg: Config | None = None) -> State:
+def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = None) -> State:
     """Create the container and leave its init waiting for `start`."""
     from pyrunc import config as config_mod
     from pyrunc import hooks
@@ -193,7 +192,7 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: Config | None = Non
     return st
 
 
-def _host_root_ids(cfg: Config) -> tuple[int, int]:
+def _host_root_ids(cfg: "Config") -> tuple[int, int]:
     """The host uid and gid that the container's root maps to (0, 0 without a user ns)."""
     def host_id(maps: list) -> int:
         for m in maps:

@@ -1,5 +1,4 @@
 """The errors pyrunc reports to its user: one line each, never a traceback."""
-from __future__ import annotations
 
 
 class PyruncError(Exception):

@@ -4,7 +4,6 @@
 state.json, so this module drives the C accelerator ``_json`` directly (well under 1 ms).
 Errors are raised as ValueError with a position, like json.JSONDecodeError.
 """
-from __future__ import annotations
 
 import _json
 

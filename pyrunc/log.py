@@ -3,9 +3,8 @@
 containerd reads BUNDLE/log.json and shows the user the msg of the last error line, so errors go
 there as {"level":"error","msg":"...","time":"..."} exactly like runc's logrus output.
 """
-from __future__ import annotations
 
-import os
+from pyrunc import fastos as os  # os without its import cost (see fastos)
 import sys
 import time
 

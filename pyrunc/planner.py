@@ -5,9 +5,8 @@ the credential switch, where seccomp is loaded.  The order follows what the kern
 before anything privileged, mounts before pivot_root, masks after it, the bounding set before the
 uid switch (it needs CAP_SETPCAP), capabilities after it, seccomp last when no_new_privs is set.
 """
-from __future__ import annotations
 
-import os
+from pyrunc import fastos as os  # os without its import cost (see fastos)
 
 from pyrunc import caps
 from pyrunc.config import Config, Mount, Process

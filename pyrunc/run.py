@@ -4,9 +4,8 @@ Every catchable signal pyrunc receives is forwarded to the container's init; pyr
 the init's status (128+N when a signal killed it) and deletes the container unless --keep.
 The init is pyrunc's own child (the first stage clones it with CLONE_PARENT), so waitpid works.
 """
-from __future__ import annotations
 
-import os
+from pyrunc import fastos as os  # os without its import cost (see fastos)
 
 from pyrunc.container import CreateOptions, create, delete, start
 from pyrunc.signals import forwarder, handle_all, restore, wait_exit_code

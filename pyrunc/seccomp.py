@@ -13,9 +13,8 @@ not change the program) together with everything that can change its compilation
 trusted only if it is a regular file owned by us, not writable by others, and its checksum holds;
 anything else is recompiled and replaced (writes go to a temporary file renamed into place).
 """
-from __future__ import annotations
 
-import os
+from pyrunc import fastos as os  # os without its import cost (see fastos)
 
 import _blake2
 import _imp

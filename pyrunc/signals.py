@@ -1,5 +1,4 @@
 """Signal names as runc's `kill` accepts them (KILL, SIGKILL, 9), from the builtin _signal."""
-from __future__ import annotations
 
 import _signal
 
@@ -62,7 +61,7 @@ def restore(old: dict) -> None:
 
 def forwarder(pid: int):
     """A signal handler that passes the signal on to ``pid``."""
-    import os
+    from pyrunc import fastos as os
 
     def forward(sig: int, _frame: object) -> None:
         try:
@@ -74,14 +73,14 @@ def forwarder(pid: int):
 
 def exit_code(status: int) -> int:
     """A wait status as a shell reports it: the exit code, or 128+N when signal N killed it."""
-    import os
+    from pyrunc import fastos as os
     code = os.waitstatus_to_exitcode(status)
     return 128 - code if code < 0 else code
 
 
 def wait_exit_code(pid: int) -> int:
     """waitpid(pid) as an exit code; 0 if it is not our child (someone else reaped it)."""
-    import os
+    from pyrunc import fastos as os
     try:
         _, status = os.waitpid(pid, 0)
     except ChildProcessError:

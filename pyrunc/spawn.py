@@ -5,10 +5,9 @@ the container /proc/PID/exe leads to an anonymous, immutable file and never to a
 (runc CVE-2019-5736).  The control fds (plan, sync, exec fifo, console) are placed right after the
 preserved fds, so fds 3..3+N-1 stay the caller's, as with runc's --preserve-fds.
 """
-from __future__ import annotations
 
 import fcntl
-import os
+from pyrunc import fastos as os  # os without its import cost (see fastos)
 
 from pyrunc.errors import PyruncError
 

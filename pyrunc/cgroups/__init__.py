@@ -9,10 +9,9 @@ cgroup.  ``paths`` maps a hierarchy key to its directory: the controller list of
 /proc/self/cgroup spells it (``"cpu"``, ``"cpu,cpuacct"``, ``"name=systemd"``) and ``""`` for the
 cgroup2 (unified) hierarchy, whether it is the only one (v2) or mounted beside v1 ones (hybrid).
 """
-from __future__ import annotations
 
 import errno
-import os
+from pyrunc import fastos as os  # os without its import cost (see fastos)
 
 from pyrunc.errors import PyruncError
 
@@ -201,8 +200,11 @@ class Cgroup:
                 raise PyruncError(f"cgroup path {p} holds the runtime itself; refusing to use it")
 
     def to_json(self) -> dict:
-        """What state.json keeps, so later commands find the same directories."""
-        return {"mode": self.mode, "paths": dict(self.paths)}
+        """What state.json keeps, so later commands find the same directories; "freezer" lets
+        `state` tell paused from running without importing this package (see freezer_file)."""
+        f = self.freezer_file()
+        return {"mode": self.mode, "paths": dict(self.paths),
+                **({"freezer": list(f)} if f else {})}
 
     @classmethod
     def from_json(cls, d: dict) -> "Cgroup":
@@ -368,15 +370,18 @@ class Cgroup:
         """Let frozen processes run again (resume)."""
         self._set_frozen(False)
 
-    def frozen(self) -> bool:
+    def freezer_file(self) -> tuple[str, str] | None:
+        """(file, content when frozen): v1 freezer.state, or cgroup2's cgroup.freeze."""
         f = self._freezer()
         if f is None:
-            return False
+            return None
         kind, p = f
+        return (p + "/freezer.state", "FROZEN") if kind == V1 else (p + "/cgroup.freeze", "1")
+
+    def frozen(self) -> bool:
+        f = self.freezer_file()
         try:
-            if kind == V1:
-                return _read(p + "/freezer.state").strip() == "FROZEN"
-            return _read(p + "/cgroup.freeze").strip() == "1"
+            return f is not None and _read(f[0]).strip() == f[1]
         except FileNotFoundError:
             return False
 

@@ -7,10 +7,8 @@ exception.  On v1 only the difference from the cgroup's current list is written 
 where the running container loses its devices); on v2 the program is built here and loaded and
 attached by native/host/devices_bpf.c.
 """
-from __future__ import annotations
 
-import os
-import struct
+from pyrunc import fastos as os  # os without its import cost (see fastos)
 
 from pyrunc.errors import ConfigError, PyruncError
 
@@ -214,7 +212,9 @@ LICENSE = "Apache"
 
 
 def _insn(code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> bytes:
-    return struct.pack("<BBhi", code, (src << 4) | dst, off, imm)
+    # struct.pack("<BBhi") without struct (0.1 ms to import on every create)
+    return (bytes((code, (src << 4) | dst)) + off.to_bytes(2, "little", signed=True)
+            + imm.to_bytes(4, "little", signed=True))
 
 
 def program(target: Emulator) -> bytes:

@@ -6,10 +6,9 @@ says no) is a ``ConfigError`` too: nothing is skipped silently.  The two deliber
 are runc's: kernel memory limits (obsolete, ignored with a warning, as runc 1.1 does) and device
 rules on ``update`` (runc update never changes them; containerd sends them anyway).
 """
-from __future__ import annotations
 
 import errno
-import os
+from pyrunc import fastos as os  # os without its import cost (see fastos)
 
 from pyrunc.cgroups import V2, Cgroup, _read, _write
 from pyrunc.errors import ConfigError
