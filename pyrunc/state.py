@@ -187,11 +187,10 @@ class State:
         for name in os.listdir(self.dir):
             path = os.path.join(self.dir, name)
             try:
-                if os.path.isdir(path) and not os.path.islink(path):
-                    import shutil
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
-                    os.unlink(path)
+                os.unlink(path)
+            except IsADirectoryError:  # unlink never follows a symlink: this is a directory
+                import shutil
+                shutil.rmtree(path, ignore_errors=True)
             except FileNotFoundError:
                 pass
         try:
