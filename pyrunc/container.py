@@ -131,9 +131,6 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
             from pyrunc import notify
             notify.setup_spec(cfg, st.dir)  # its socket directory is the bind source
             plan = build_plan()
-        cgroup.create()
-        cgroup.apply(cfg.linux.resources or None, linux_devices=cfg.linux.devices)
-
         os.mkfifo(st.fifo_path, 0o622)
         # The init opens it after switching to the container's user: writable by everyone,
         # owned by the container's root (runc does the same).
@@ -150,8 +147,8 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
             state_r, state_w = os.pipe()
             extra.append(state_r)
 
-        from pyrunc.spawn import start_init
-        init = start_init(plan, preserve, extra)
+        from pyrunc.spawn import spawn_init
+        init = spawn_init(preserve, extra)  # its exec overlaps the cgroup set-up below
         os.close(fifo)
         if state_r >= 0:
             os.close(state_r)
@@ -159,6 +156,9 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
         if console_fd >= 0:
             os.close(console_fd)
             console_fd = -1
+        cgroup.create()
+        cgroup.apply(cfg.linux.resources or None, linux_devices=cfg.linux.devices)
+        init.send_plan(plan)  # the init enters the cgroups first thing (Cgroup.join_ops)
         init.wait_for("P")
         st.pid = init.pid
         ps = proc_start_time(init.pid)
