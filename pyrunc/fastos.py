@@ -9,18 +9,11 @@ a str environ.  Any other name is fetched from the real os on first use (module 
 so an uncommon path pays the import instead of failing.
 
 The modules on those commands' path import it as ``os``; everything else imports os itself.
-``environ`` is a snapshot: pyrunc never changes its own environment (children get theirs
-explicitly).
+``environ`` is a snapshot taken on first use: pyrunc never changes its own environment
+(children get theirs explicitly).
 """
 
 import posix as _posix
-from posix import *  # noqa: F401,F403  (open, read, write, stat, O_* ... as os has them)
-
-_exit = _posix._exit  # names with a leading underscore are not in posix's *
-
-environ: dict[str, str] = {k.decode("utf-8", "surrogateescape"): v.decode("utf-8",
-                                                                          "surrogateescape")
-                           for k, v in _posix.environ.items()}
 
 _S_IFMT, _S_IFDIR, _S_IFREG, _S_IFLNK = 0o170000, 0o040000, 0o100000, 0o120000
 
@@ -117,5 +110,16 @@ def makedirs(name: str, mode: int = 0o777, exist_ok: bool = False) -> None:
 
 
 def __getattr__(name: str):
-    import os
-    return getattr(os, name)
+    """os's other names, looked up on first use and then kept here: the system calls from
+    posix (copying all of them at import would cost a third of this module's import), environ
+    as str, anything else from the real os."""
+    if name == "environ":
+        value: object = {k.decode("utf-8", "surrogateescape"): v.decode("utf-8", "surrogateescape")
+                         for k, v in _posix.environ.items()}
+    elif hasattr(_posix, name):
+        value = getattr(_posix, name)
+    else:
+        import os
+        value = getattr(os, name)
+    globals()[name] = value
+    return value
