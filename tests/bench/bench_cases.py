@@ -129,7 +129,8 @@ def bench_lifecycle(s: Session, rts: list[Runtime], runs: int, warmup: int) -> l
 
 
 def interpreter_floor(rt: Runtime) -> list[str] | None:
-    """argv running pyrunc's launcher interpreter, with its flags, on an empty program."""
+    """argv running pyrunc's launcher interpreter, with its flags, on an empty program that
+    ends as pyrunc does (os._exit, no finalization)."""
     try:
         with open(rt.binary, "rb") as f:
             first = f.readline().decode()
@@ -137,7 +138,7 @@ def interpreter_floor(rt: Runtime) -> list[str] | None:
         return None
     if not first.startswith("#!"):
         return None
-    return [*first[2:].split(), "-c", "pass"]
+    return [*first[2:].split(), "-c", "import posix; posix._exit(0)"]
 
 
 # --- 3. memory of a created container ----------------------------------------------------------
