@@ -57,7 +57,6 @@ def connect_console(path: str) -> int:
 def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = None) -> State:
     """Create the container and leave its init waiting for `start`."""
     from pyrunc import config as config_mod
-    from pyrunc import hooks
     from pyrunc.cgroups import Cgroup
     from pyrunc.planner import Fds, Planner
     from pyrunc.spawn import check_preserved_fds
@@ -97,7 +96,10 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
     base = 3 + preserve
     n_extra = 2 if opts.console_socket else 1
     fds = Fds(preserve, fifo=base + 2, console=base + 3 if opts.console_socket else None)
-    init_hooks = hooks.needs_init_sync(cfg.hooks)
+    init_hooks = False
+    if cfg.hooks:  # the hooks module only when there are hooks (as for start and delete)
+        from pyrunc import hooks
+        init_hooks = hooks.needs_init_sync(cfg.hooks)
 
     def build_plan() -> bytes:
         planner = Planner(cfg, fds, no_pivot=opts.no_pivot, seccomp=seccomp,

@@ -6,7 +6,6 @@ replaced atomically (write to a temporary name, fsync-free rename: it lives on t
 The init's identity is its pid *and* its start time, so a recycled pid is never mistaken for it.
 """
 
-import errno
 import fcntl
 from pyrunc import fastos as os  # os without its import cost (see fastos)
 import time
@@ -232,10 +231,8 @@ class Store:
         if lock:
             try:
                 self._lock(st)
-            except OSError as e:
-                if e.errno in (errno.ENOENT, errno.ENOTDIR):
-                    raise NotFound("container does not exist") from None
-                raise
+            except (FileNotFoundError, NotADirectoryError):
+                raise NotFound("container does not exist") from None
         if not st._load():
             if partial_ok and os.path.isdir(st.dir):
                 return st
