@@ -126,6 +126,32 @@ def test_config_errors_name_the_json_path(rt, mutate, path):
     assert not (rt.root / cid).exists()
 
 
+def _pyrunc_inits() -> set[int]:
+    out = set()
+    for name in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                if f.read().startswith(b"pyrunc-init\0"):
+                    out.add(int(name))
+        except (OSError, ValueError):
+            pass
+    return out
+
+
+def test_a_cgroup_value_the_kernel_refuses_leaves_nothing(rt):
+    """create starts the init (waiting for its plan) before it configures the cgroups: a value
+    only the kernel refuses (a CPU this host lacks) still ends in one line naming the field, and
+    the waiting init is gone with the state dir and cgroups (the rt fixture checks those)."""
+    cpus = str((os.cpu_count() or 1) + 7)
+    before = _pyrunc_inits()
+    cid = rt.new_id()
+    r = rt("create", "--bundle", edited(rt, lambda c: c["linux"].setdefault(
+        "resources", {}).__setitem__("cpu", {"cpus": cpus})), cid)
+    assert_one_error(r, "linux.resources.cpu.cpus")
+    assert not (rt.root / cid).exists()
+    assert _pyrunc_inits() <= before
+
+
 @pytest.mark.parametrize("version", ["1.0.0", "1.0.2-dev", "1.1.0", "1.2.0", "1.3.0"])
 def test_accepts_oci_versions(rt, version):
     b = rt.bundle(["true"])
