@@ -57,9 +57,9 @@ def _emit(level: str, msg: str, also_stderr: bool = False) -> None:
 def go_errno_wording(msg: str) -> str:
     """libc's error texts in Go's wording ("No such file or directory" -> "no such file or
     directory"): Docker and containerd match runc's messages, which come from Go, literally."""
-    for n in (2, 13, 1, 17, 20, 21, 16, 22, 28, 30, 40, 36, 3, 9, 12, 19, 95, 110, 111, 71):
+    for n in range(1, 134):  # every errno Linux defines
         text = os.strerror(n)
-        if text in msg:
+        if text in msg and not text.startswith("Unknown error"):
             msg = msg.replace(text, text[0].lower() + text[1:])
     return msg
 
