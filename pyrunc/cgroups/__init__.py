@@ -176,18 +176,20 @@ class Cgroup:
         inner = clean_path(cgroups_path or "") or clean_path(container_id)
         if not inner:
             raise PyruncError("cgroup path is empty")
-        v1, unified = mounted_hierarchies()
-        mode, paths = resolve_paths(inner, v1, unified, read_proc_cgroup())
+        hierarchies, own = mounted_hierarchies(), read_proc_cgroup()
+        mode, paths = resolve_paths(inner, *hierarchies, own)
         cg = cls(mode, paths)
-        cg.check_not_ours()
+        cg.check_not_ours(hierarchies, own)
         return cg
 
-    def check_not_ours(self) -> None:
+    def check_not_ours(self, hierarchies=None, own: dict[str, str] | None = None) -> None:
         """Refuse a cgroup that holds this runtime (a hierarchy root, our own cgroup or one of
-        its ancestors): killing "everything left in it" would kill the host's processes."""
-        v1, unified = mounted_hierarchies()
+        its ancestors): killing "everything left in it" would kill the host's processes.
+        ``hierarchies`` and ``own`` spare a caller that has just read them a second read."""
+        v1, unified = hierarchies or mounted_hierarchies()
         mounts = [m for _o, m, _r in v1] + ([unified[0]] if unified else [])
-        own = read_proc_cgroup()
+        if own is None:
+            own = read_proc_cgroup()
         for key, p in self.paths.items():
             if p.rstrip("/") in [m.rstrip("/") for m in mounts]:
                 raise PyruncError(f"cgroup path {p} is a hierarchy root; refusing to use it")
