@@ -2,7 +2,8 @@
 
 The directory is created with mkdir, so of concurrent creates of one id exactly one wins; every
 operation holds an flock on the directory, so operations on one id are serialised; state.json is
-replaced atomically (write to a temporary name, fsync-free rename: it lives on tmpfs).
+replaced atomically (write to a temporary name, then rename; no fsync: the state only matters
+while the machine is up, and /run is a tmpfs on most hosts, though not on this one).
 The init's identity is its pid *and* its start time, so a recycled pid is never mistaken for it.
 """
 
