@@ -4,6 +4,7 @@ user-namespaced, and read back what it printed; parse mountinfo with propagation
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -139,3 +140,18 @@ def searchable(tmp_path: Path) -> Iterator[None]:
     changed = open_path_to(tmp_path)
     yield
     restore_modes(changed)
+
+
+@pytest.fixture
+def host_tree(tmp_path: Path) -> Iterator[Path]:
+    """A host directory with a file and a private tmpfs submount holding `inner` (for bind vs
+    rbind, ro vs rro); the submount is unmounted afterwards."""
+    top = tmp_path / "hosttree"
+    (top / "sub").mkdir(parents=True)
+    (top / "file").write_text("top\n")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=755", "subfs", str(top / "sub")],
+                   check=True)
+    subprocess.run(["mount", "--make-private", str(top / "sub")], check=True)
+    (top / "sub" / "inner").write_text("inner\n")
+    yield top
+    subprocess.run(["umount", "-l", str(top / "sub")], check=False)

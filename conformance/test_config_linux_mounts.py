@@ -7,7 +7,8 @@ import subprocess
 
 import pytest
 
-from conformance.linux import USERNS_HOST_ID, mountinfo, run_script, skip_on_runc
+from conformance.linux import (USERNS_HOST_ID, host_tree, mountinfo,  # noqa: F401
+                               run_script, skip_on_runc)
 
 
 def tmpfs_at(dest, options):
@@ -37,19 +38,6 @@ def test_mount_data_options(rt):
     """config.md#mounts options: filesystem options reach the filesystem."""
     out = run_script(rt, "cat /proc/self/mountinfo", tmpfs_at("/m", ["mode=700", "size=1m"]))
     assert {"mode=700", "size=1024k"} <= mountinfo(out)["/m"].super_options
-
-
-@pytest.fixture
-def host_tree(tmp_path):
-    top = tmp_path / "hosttree"
-    (top / "sub").mkdir(parents=True)
-    (top / "file").write_text("top\n")
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=755", "subfs", str(top / "sub")],
-                   check=True)
-    subprocess.run(["mount", "--make-private", str(top / "sub")], check=True)
-    (top / "sub" / "inner").write_text("inner\n")
-    yield top
-    subprocess.run(["umount", "-l", str(top / "sub")], check=False)
 
 
 def test_bind_and_rbind(rt, host_tree):

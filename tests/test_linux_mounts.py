@@ -9,7 +9,8 @@ import subprocess
 
 import pytest
 
-from linux_helpers import (USERNS_HOST_ID, mountinfo, open_path_to, restore_modes, run_script)
+from linux_helpers import (USERNS_HOST_ID, host_tree, mountinfo,  # noqa: F401
+                           open_path_to, restore_modes, run_script)
 
 
 def tmpfs_at(dest, options):
@@ -64,20 +65,6 @@ def test_other_flag_options_accepted(rt, option):
     the filesystem as data (which tmpfs would refuse)."""
     out = run_script(rt, "grep -c ' /m ' /proc/self/mountinfo", tmpfs_at("/m", [option]))
     assert out.strip() == "1"
-
-
-@pytest.fixture
-def host_tree(tmp_path):
-    """A host directory with a file and a tmpfs submount (for bind vs rbind)."""
-    top = tmp_path / "hosttree"
-    (top / "sub").mkdir(parents=True)
-    (top / "file").write_text("top\n")
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=755", "subfs", str(top / "sub")],
-                   check=True)
-    (top / "sub" / "inner").write_text("inner\n")
-    subprocess.run(["mount", "--make-private", str(top / "sub")], check=True)
-    yield top
-    subprocess.run(["umount", "-l", str(top / "sub")], check=False)
 
 
 def bind(source, dest, options):

@@ -167,25 +167,3 @@ def test_time_namespace_offsets(rt):
     assert offs == {"monotonic": ["3600", "5"], "boottime": [str(86400 * 365), "0"]}
     assert float(lines[2]) >= host_up + 86400 * 365
     assert lines[3] != os.readlink("/proc/self/ns/time")
-
-
-def test_namespace_joined_by_path(rt):
-    """config-linux.md#namespaces path: the container joins the given namespace."""
-    import subprocess
-    holder = subprocess.Popen(["unshare", "--uts", "--", "sleep", "1000"],
-                              stdin=subprocess.DEVNULL)
-    try:
-        ns = f"/proc/{holder.pid}/ns/uts"
-        import time
-        while os.readlink(ns) == os.readlink("/proc/self/ns/uts"):
-            time.sleep(0.01)
-
-        def edit(cfg):
-            cfg["linux"]["namespaces"] = [n if n["type"] != "uts" else {"type": "uts",
-                                                                       "path": ns}
-                                          for n in cfg["linux"]["namespaces"]]
-        out = run_script(rt, "readlink /proc/self/ns/uts", edit)
-        assert out.strip() == os.readlink(ns)
-    finally:
-        holder.kill()
-        holder.wait()
