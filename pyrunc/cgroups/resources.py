@@ -530,21 +530,29 @@ def _weight(d: dict, key: str, path: str) -> int | None:
     return w or None
 
 
-def _blkio_v1(plan: _Plan, bio: dict, path: str) -> None:
-    weight = _weight(bio, "weight", path)
-    leaf = _weight(bio, "leafWeight", path)
+def _blkio_entries(bio: dict, path: str, v2: bool) -> tuple[list, list]:
+    """blockIO's weightDevice and throttle entries, checked (the leaf weights are the caller's):
+    ([(JSON path, entry)], [(v1 file or v2 io.max key, JSON path, entry)])."""
     wdevs = [(f"{path}.weightDevice[{i}]", e) for i, e in enumerate(_list(bio, "weightDevice",
                                                                           path))]
-    thr = [(f, f"{path}.{k}[{i}]", e) for k, f, _ in _THROTTLES
+    thr = [(k2 if v2 else f, f"{path}.{k}[{i}]", e) for k, f, k2 in _THROTTLES
            for i, e in enumerate(_list(bio, k, path))]
     for p, e in wdevs:
         _devnum(e, p)
         _weight(e, "weight", p)
-        _weight(e, "leafWeight", p)
     for _f, p, e in thr:
         _devnum(e, p)
         if _get(e, "rate", p, "u64") is None:
             raise ConfigError(f"{p}.rate", "is required")
+    return wdevs, thr
+
+
+def _blkio_v1(plan: _Plan, bio: dict, path: str) -> None:
+    weight = _weight(bio, "weight", path)
+    leaf = _weight(bio, "leafWeight", path)
+    wdevs, thr = _blkio_entries(bio, path, v2=False)
+    for p, e in wdevs:
+        _weight(e, "leafWeight", p)
     if not (weight or leaf or wdevs or thr):
         return
     d = plan.dir("blkio", path)
@@ -570,19 +578,10 @@ def _blkio_v2(plan: _Plan, bio: dict, path: str) -> None:
     weight = _weight(bio, "weight", path)
     if _weight(bio, "leafWeight", path):
         raise ConfigError(f"{path}.leafWeight", "cannot apply: cgroup v2 has no leaf weight")
-    wdevs = [(f"{path}.weightDevice[{i}]", e) for i, e in enumerate(_list(bio, "weightDevice",
-                                                                          path))]
-    thr = [(k2, f"{path}.{k}[{i}]", e) for k, _f, k2 in _THROTTLES
-           for i, e in enumerate(_list(bio, k, path))]
+    wdevs, thr = _blkio_entries(bio, path, v2=True)
     for p, e in wdevs:
-        _devnum(e, p)
-        _weight(e, "weight", p)
         if _weight(e, "leafWeight", p):
             raise ConfigError(f"{p}.leafWeight", "cannot apply: cgroup v2 has no leaf weight")
-    for _k, p, e in thr:
-        _devnum(e, p)
-        if _get(e, "rate", p, "u64") is None:
-            raise ConfigError(f"{p}.rate", "is required")
     if not (weight or wdevs or thr):
         return
     d = plan.dir("io", path)
