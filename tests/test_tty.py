@@ -73,6 +73,7 @@ def _run_in_pty(argv: list[str], send: bytes, timeout: float = 20.0) -> tuple[by
         fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 132, 0, 0))
         os.write(fd, send)
         out = b""
+        status = None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             r, _, _ = select.select([fd], [], [], 0.5)
@@ -84,13 +85,13 @@ def _run_in_pty(argv: list[str], send: bytes, timeout: float = 20.0) -> tuple[by
                 if not data:
                     break
                 out += data
-            elif os.waitpid(pid, os.WNOHANG)[0]:
-                pid = 0
-                break
-        if pid:
+            else:
+                done, st = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    status = st  # reaped here: keep its status, do not report 0
+                    break
+        if status is None:
             _, status = os.waitpid(pid, 0)
-        else:
-            status = 0
         return out, os.waitstatus_to_exitcode(status)
     finally:
         os.close(fd)
