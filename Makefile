@@ -63,9 +63,10 @@ spec/schema/.done:
 	touch $@
 
 # The launcher runs the venv's interpreter with -I -S: no site, no user paths; every CLI call
-# pays the interpreter's start, so nothing is imported that the command does not use.
+# pays the interpreter's start, so nothing is imported that the command does not use, and the
+# cyclic garbage collector is off from the first line (see LONG_RUNNING in pyrunc/cli.py).
 launcher: native
-	@printf '%s\n' '#!$(PY) -IS' 'import sys' \
+	@printf '%s\n' '#!$(PY) -IS' 'import gc' 'gc.disable()  # see LONG_RUNNING in pyrunc/cli.py' 'import sys' \
 		"sys.path[0:0] = ['$(REPO)']" \
 		"sys.path.append('$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')')" \
 		'from pyrunc.cli import main' 'main()' > $(PREFIX)/bin/pyrunc.tmp
