@@ -1,11 +1,10 @@
 """JSON without the json package.
 
-``import json`` costs ~8 ms (it pulls in re and enum); every CLI call parses config.json or
-state.json, so this module drives the C accelerator ``_json`` directly (well under 1 ms).
-Errors are raised as ValueError with a position, like json.JSONDecodeError.
+``import json`` costs ~8 ms (it pulls in re and enum); create parses config.json, so this module
+drives the C accelerator ``_json`` directly (well under 1 ms).  Even loading ``_json`` costs
+0.2 ms, so it is loaded on first need: `pyrunc state` prints its JSON without it unless a string
+needs escaping.  Errors are raised as ValueError with a position, like json.JSONDecodeError.
 """
-
-import _json
 
 _WS = " \t\n\r"
 
@@ -25,7 +24,15 @@ class _Ctx:
         self.parse_constant = constant
 
 
-_scan = _json.make_scanner(_Ctx())
+_scan = None
+
+
+def _scanner():
+    global _scan
+    if _scan is None:
+        import _json
+        _scan = _json.make_scanner(_Ctx())
+    return _scan
 
 
 def _lineno(doc: str, pos: int) -> str:
@@ -46,7 +53,7 @@ def loads(doc: str | bytes) -> object:
     while i < n and doc[i] in _WS:
         i += 1
     try:
-        value, end = _scan(doc, i)
+        value, end = _scanner()(doc, i)
     except StopIteration as e:
         raise ValueError(f"invalid JSON at {_lineno(doc, e.value)}") from None
     except Exception:
@@ -64,7 +71,14 @@ def loads(doc: str | bytes) -> object:
     return value
 
 
-_enc_str = _json.encode_basestring
+def _enc_str(s: str) -> str:
+    """A JSON string as _json.encode_basestring writes it; printable ASCII without quote or
+    backslash needs no escaping: ids, paths and timestamps, all that `state` prints for most
+    containers."""
+    if s.isascii() and s.isprintable() and '"' not in s and "\\" not in s:
+        return '"' + s + '"'
+    import _json
+    return _json.encode_basestring(s)
 
 
 def _encode(obj: object, indent: str | None, level: int, out: list[str]) -> None:

@@ -379,6 +379,22 @@ def test_sigkill_of_create_is_cleaned_by_delete_force(rt):
         # the leftover check of the fixture proves no process, cgroup or mount remains
 
 
+def test_a_container_with_the_old_json_state_is_still_found_and_cleaned(rt):
+    """Containers created before the state file became marshal keep a state.json: state, list
+    and delete -f still find them, so an upgrade with containers running leaks nothing."""
+    import marshal
+    cid = rt.new_id()
+    rt.ok("create", "--bundle", rt.bundle(SLEEP), cid)
+    d = rt.root / cid
+    (d / "state.json").write_text(json.dumps(marshal.loads((d / "state").read_bytes())))
+    (d / "state").unlink()
+    assert rt.state(cid)["status"] == "created"
+    assert cid in rt.ok("list", "-q").stdout.split()
+    rt.ok("delete", "--force", cid)
+    assert not d.exists()
+    # the leftover check of the fixture proves no process or cgroup remains
+
+
 def test_session_keyring(rt):
     """Each container gets a session keyring of its own unless --no-new-keyring (runc)."""
     cid = rt.create(rt.bundle(SLEEP))
