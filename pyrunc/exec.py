@@ -221,7 +221,7 @@ def sub_cgroup(cg, specs: list[str]):
 
 def exec_process(store, cid: str, o: dict, args: list[str]) -> int:
     from pyrunc.config import Process
-    from pyrunc.container import connect_console, write_pid_file
+    from pyrunc.create import connect_console, write_pid_file
 
     # No lock is held while the process starts: in a paused container (--ignore-paused) it
     # stays frozen until `resume`, which must be able to run meanwhile.

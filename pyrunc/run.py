@@ -7,7 +7,8 @@ The init is pyrunc's own child (the first stage clones it with CLONE_PARENT), so
 
 from pyrunc import fastos as os  # os without its import cost (see fastos)
 
-from pyrunc.container import CreateOptions, create, delete, start
+from pyrunc.container import delete, start
+from pyrunc.create import CreateOptions, create
 from pyrunc.signals import forwarder, handle_all, restore, wait_exit_code
 from pyrunc.state import Store
 

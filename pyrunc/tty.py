@@ -153,7 +153,8 @@ def _drain(master: int) -> bool:
 def run_with_terminal(store, cid: str, opts, cfg, keep: bool) -> int:
     """`run` with process.terminal and no --console-socket: create with our own console
     socket, start, proxy the pty to our stdio, exit with the container's status."""
-    from pyrunc.container import create, delete, start
+    from pyrunc.container import delete, start
+    from pyrunc.create import create
     tmp = tempfile.mkdtemp(prefix="pyrunc-console-")
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     master = -1
@@ -190,7 +191,7 @@ def _start_and_proxy(store, cid: str, pid: int, master: int, size: object, start
 def exec_with_terminal(st, proc, o: dict) -> int:
     """Attached `exec -t` without --console-socket: the init sends the master over a
     socketpair; the state lock is released before proxying."""
-    from pyrunc.container import write_pid_file
+    from pyrunc.create import write_pid_file
     from pyrunc.exec import spawn_exec
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     try:

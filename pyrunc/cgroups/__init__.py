@@ -202,7 +202,7 @@ class Cgroup:
                 raise PyruncError(f"cgroup path {p} holds the runtime itself; refusing to use it")
 
     def to_json(self) -> dict:
-        """What state.json keeps, so later commands find the same directories; "freezer" lets
+        """What the state file keeps, so later commands find the same directories; "freezer" lets
         `state` tell paused from running without importing this package (see freezer_file)."""
         f = self.freezer_file()
         return {"mode": self.mode, "paths": dict(self.paths),
@@ -317,8 +317,6 @@ class Cgroup:
         kernel has it (v2 and the unified half of hybrid), and SIGKILL per process otherwise and
         in addition, since a process may have left the unified cgroup but not the v1 ones.
         """
-        if self._rmdir_all():
-            return
         import time
 
         self.check_not_ours()
@@ -353,20 +351,6 @@ class Cgroup:
             delay = min(delay * 2, 0.05)
         for p in self._dirs():
             _rmtree(p, deadline)
-
-    def _rmdir_all(self) -> bool:
-        """The common case of destroy: every process has exited and there are no sub-cgroups,
-        so a plain rmdir per hierarchy does it.  rmdir refuses (EBUSY) a cgroup that still holds
-        a process or a child, so it can never harm anything; any refusal means the full path."""
-        done = True
-        for p in self._dirs():
-            try:
-                os.rmdir(p)
-            except FileNotFoundError:
-                pass
-            except OSError:
-                done = False
-        return done
 
     # ---- freezer ------------------------------------------------------------------------------
 
