@@ -16,6 +16,7 @@ from cgroup_helpers import TestParent, leftovers, wait_for  # noqa: E402,F401
 from pyrunc.cgroups import Cgroup, mounted_hierarchies  # noqa: E402
 from pyrunc.cgroups import devices as dev  # noqa: E402
 from pyrunc.cgroups import resources as rs  # noqa: E402
+from pyrunc.cgroups.writes import WritePlan  # noqa: E402
 from pyrunc.cgroups.stats import OomEvents  # noqa: E402
 from pyrunc.errors import ConfigError  # noqa: E402
 
@@ -437,7 +438,7 @@ def test_signal_all_on_missing_cgroup_is_noop(parent):
 
 # ---- v2 translation (this host's cgroup2 has no memory/cpu/io controllers to write to) --------
 
-class _PlanOnly(rs._Plan):
+class _PlanOnly(WritePlan):
     """Records the v2 writes instead of needing a controller-enabled cgroup2 directory."""
 
     def dir(self, controller: str, path: str) -> str:
@@ -449,7 +450,7 @@ class _PlanOnly(rs._Plan):
 
 def _v2_writes(res: dict, updating: bool = False) -> list[tuple[str, str]]:
     plan = _PlanOnly(Cgroup("v2", {"": "/v2"}))
-    rs._build(plan, res, "linux.resources", updating)
+    rs.build(plan, res, "linux.resources", updating)
     return plan.writes()
 
 

@@ -13,7 +13,7 @@ cgroup2 (unified) hierarchy, whether it is the only one (v2) or mounted beside v
 import errno
 from pyrunc import fastos as os  # os without its import cost (see fastos)
 
-from pyrunc.errors import PyruncError
+from pyrunc.errors import ConfigError, PyruncError
 
 V1 = "v1"
 V2 = "v2"
@@ -439,9 +439,18 @@ class Cgroup:
         plus linux.resources.devices.  Pass linux.devices so that a device the config redefines
         (e.g. /dev/null) drops runc's default rule for it, as runc does.
         """
-        from pyrunc.cgroups import resources as _r
+        from pyrunc.cgroups import devices, writes
 
-        _r.apply(self, resources or {}, path, linux_devices)
+        res = {} if resources is None else resources
+        if not isinstance(res, dict):
+            raise ConfigError(path, "must be an object")
+        plan = writes.WritePlan(self)
+        if any(k != "devices" for k in res):  # limits: their module only when there are some
+            from pyrunc.cgroups import resources as _r
+            _r.build(plan, res, path, updating=False)
+        devices.plan_devices(plan, devices.rules_from_config(res, path, linux_devices),
+                             path + ".devices")
+        plan.run()
 
     def update(self, resources: dict, path: str = "resources") -> None:
         """Change live limits of a running container (runc update)."""

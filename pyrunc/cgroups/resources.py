@@ -11,6 +11,7 @@ import errno
 from pyrunc import fastos as os  # os without its import cost (see fastos)
 
 from pyrunc.cgroups import V2, Cgroup, _read, _write
+from pyrunc.cgroups.writes import WritePlan, v2_has
 from pyrunc.errors import ConfigError
 
 MAX_INT64 = (1 << 63) - 1
@@ -103,66 +104,6 @@ def _unlimited_or_positive(d: dict, key: str, path: str) -> int | None:
     return v
 
 
-# ---- the write plan ----------------------------------------------------------------------------
-
-class _Plan:
-    """Ordered cgroup file writes; each knows the JSON path to blame if the kernel refuses it."""
-
-    def __init__(self, cg: Cgroup) -> None:
-        self.cg = cg
-        self.ops: list[tuple] = []
-
-    def dir(self, controller: str, path: str) -> str:
-        """The directory for a controller, or a ConfigError naming the value that needs it."""
-        if self.cg.mode == V2:
-            d = self.cg.paths[""]
-            if controller not in ("", "devices") and not _v2_has(d, controller):
-                raise ConfigError(path, f"cannot apply: the {controller} controller is not "
-                                  f"available in cgroup {d}")
-            return d
-        d = self.cg.path(controller)
-        if d is None:
-            raise ConfigError(path, f"cannot apply: the {controller} cgroup controller is not "
-                              "mounted on this host")
-        return d
-
-    def write(self, d: str, name: str, value: str, path: str, on_error=None) -> None:
-        self.ops.append(("w", d, name, value, path, on_error))
-
-    def call(self, fn, path: str) -> None:
-        self.ops.append(("c", fn, path))
-
-    def run(self) -> None:
-        for op in self.ops:
-            if op[0] == "c":
-                try:
-                    op[1]()
-                except OSError as e:  # a read the step needed (current limit, usage) failed
-                    raise ConfigError(op[2], f"cannot apply: {e.strerror or e}") from None
-                continue
-            _, d, name, value, path, on_error = op
-            try:
-                _write(f"{d}/{name}", value)
-            except OSError as e:
-                if on_error is not None:
-                    msg = on_error(e)
-                    if msg is None:
-                        continue
-                    raise ConfigError(path, msg) from None
-                if e.errno == errno.ENOENT:
-                    raise ConfigError(path, f"cannot apply: {name} is not supported on this "
-                                      "host") from None
-                raise ConfigError(path, f"cannot set {name} to {value!r}: "
-                                  f"{e.strerror}") from None
-
-
-def _v2_has(d: str, controller: str) -> bool:
-    try:
-        return controller in _read(d + "/cgroup.controllers").split()
-    except FileNotFoundError:
-        return False
-
-
 def _exists(p: str) -> bool:
     return os.path.exists(p)
 
@@ -174,34 +115,19 @@ def _read_int(p: str) -> int:
 
 # ---- entry points --------------------------------------------------------------------------------
 
-def apply(cg: Cgroup, res: dict, path: str = "linux.resources",
-          linux_devices: list | None = None) -> None:
-    """Set every resource of linux.resources on a freshly created cgroup.
-
-    Device rules are runc's: the config's rules, then runc's default allow list (less the
-    defaults whose path linux.devices redefines); everything else is denied.
-    """
-    if not isinstance(res, dict):
-        raise ConfigError(path, "must be an object")
-    plan = _Plan(cg)
-    _build(plan, res, path, updating=False)
-    from pyrunc.cgroups import devices
-    rules = devices.rules_from_config(res, path, linux_devices)
-    devices.plan_devices(plan, rules, path + ".devices")
-    plan.run()
-
-
 def update(cg: Cgroup, res: dict, path: str = "resources") -> None:
     """Change the limits of a running container: only the values given (0 = unchanged, as in
     runc update).  Device rules are left alone, as runc update does."""
     if not isinstance(res, dict):
         raise ConfigError(path, "must be an object")
-    plan = _Plan(cg)
-    _build(plan, res, path, updating=True)
+    plan = WritePlan(cg)
+    build(plan, res, path, updating=True)
     plan.run()
 
 
-def _build(plan: _Plan, res: dict, path: str, updating: bool) -> None:
+def build(plan: WritePlan, res: dict, path: str, updating: bool) -> None:
+    """Queue every limit of ``res`` (all of linux.resources but devices, which Cgroup.apply
+    hands to devices.py) on ``plan``, validating each before anything is written."""
     known = {"devices", "memory", "cpu", "pids", "blockIO", "hugepageLimits", "network", "rdma",
              "unified"}
     v2 = plan.cg.mode == V2
@@ -242,7 +168,7 @@ def _kernel_memory_warning(mem: dict, path: str) -> None:
             return
 
 
-def _memory_v1(plan: _Plan, mem: dict, path: str, updating: bool) -> None:
+def _memory_v1(plan: WritePlan, mem: dict, path: str, updating: bool) -> None:
     limit = _unlimited_or_positive(mem, "limit", path) or 0
     swap = _unlimited_or_positive(mem, "swap", path) or 0
     resv = _unlimited_or_positive(mem, "reservation", path) or 0
@@ -294,7 +220,7 @@ def _memory_v1(plan: _Plan, mem: dict, path: str, updating: bool) -> None:
         def ordered() -> None:
             cur = _read_int(f"{d}/memory.limit_in_bytes")
             first, second = (set_sw, set_mem) if swap == -1 or cur < swap else (set_mem, set_sw)
-            sub = _Plan(plan.cg)
+            sub = WritePlan(plan.cg)
             sub.write(*first)
             sub.write(*second)
             sub.run()
@@ -318,7 +244,7 @@ def _check_usage(usage_file: str, limit: int, path: str) -> None:
         raise ConfigError(path, f"rejecting memory limit {limit} below the current usage {usage}")
 
 
-def _memory_v2(plan: _Plan, mem: dict, path: str, updating: bool) -> None:
+def _memory_v2(plan: WritePlan, mem: dict, path: str, updating: bool) -> None:
     limit = _unlimited_or_positive(mem, "limit", path) or 0
     swap = _unlimited_or_positive(mem, "swap", path) or 0
     resv = _unlimited_or_positive(mem, "reservation", path) or 0
@@ -382,14 +308,14 @@ def _cpu_common(cpu: dict, path: str) -> dict:
     return v
 
 
-def _cpuset(plan: _Plan, v: dict, path: str) -> None:
+def _cpuset(plan: WritePlan, v: dict, path: str) -> None:
     for k in ("cpus", "mems"):
         if v[k]:
             d = plan.dir("cpuset", f"{path}.{k}")
             plan.write(d, f"cpuset.{k}", v[k], f"{path}.{k}")
 
 
-def _period_then_value(plan: _Plan, d: str, pfile: str, period: int | None, vfile: str,
+def _period_then_value(plan: WritePlan, d: str, pfile: str, period: int | None, vfile: str,
                        value: int | None, ppath: str, vpath: str) -> None:
     """Write a period and its dependent value (cfs or rt) in an order the kernel accepts.
 
@@ -429,7 +355,7 @@ def _period_then_value(plan: _Plan, d: str, pfile: str, period: int | None, vfil
     plan.call(run, ppath)
 
 
-def _cpu_v1(plan: _Plan, cpu: dict, path: str, updating: bool) -> None:
+def _cpu_v1(plan: WritePlan, cpu: dict, path: str, updating: bool) -> None:
     v = _cpu_common(cpu, path)
     if v["shares"] or v["quota"] or v["period"] or v["burst"] is not None or v["rt_runtime"] \
             or v["rt_period"] or v["idle"] is not None:
@@ -463,7 +389,7 @@ def _cpu_v1(plan: _Plan, cpu: dict, path: str, updating: bool) -> None:
     _cpuset(plan, v, path)
 
 
-def _cpu_v2(plan: _Plan, cpu: dict, path: str, updating: bool) -> None:
+def _cpu_v2(plan: WritePlan, cpu: dict, path: str, updating: bool) -> None:
     v = _cpu_common(cpu, path)
     if v["rt_runtime"] or v["rt_period"]:
         key = "realtimeRuntime" if v["rt_runtime"] else "realtimePeriod"
@@ -496,7 +422,7 @@ def _cpu_v2(plan: _Plan, cpu: dict, path: str, updating: bool) -> None:
 
 # ---- pids, blkio, hugetlb, network, rdma, unified -------------------------------------------------
 
-def _pids(plan: _Plan, pids: dict, path: str) -> None:
+def _pids(plan: WritePlan, pids: dict, path: str) -> None:
     limit = _get(pids, "limit", path, "i64")
     if limit is None:
         raise ConfigError(f"{path}.limit", "is required")
@@ -547,7 +473,7 @@ def _blkio_entries(bio: dict, path: str, v2: bool) -> tuple[list, list]:
     return wdevs, thr
 
 
-def _blkio_v1(plan: _Plan, bio: dict, path: str) -> None:
+def _blkio_v1(plan: WritePlan, bio: dict, path: str) -> None:
     weight = _weight(bio, "weight", path)
     leaf = _weight(bio, "leafWeight", path)
     wdevs, thr = _blkio_entries(bio, path, v2=False)
@@ -574,7 +500,7 @@ def _blkio_v1(plan: _Plan, bio: dict, path: str) -> None:
         plan.write(d, f"blkio.throttle.{f}", f"{_devnum(e, p)} {e['rate']}", p)
 
 
-def _blkio_v2(plan: _Plan, bio: dict, path: str) -> None:
+def _blkio_v2(plan: WritePlan, bio: dict, path: str) -> None:
     weight = _weight(bio, "weight", path)
     if _weight(bio, "leafWeight", path):
         raise ConfigError(f"{path}.leafWeight", "cannot apply: cgroup v2 has no leaf weight")
@@ -623,7 +549,7 @@ def _size_name(b: int) -> str:
     return f"{b}B"
 
 
-def _hugetlb(plan: _Plan, limits: list, path: str) -> None:
+def _hugetlb(plan: WritePlan, limits: list, path: str) -> None:
     if not limits:
         return
     sizes = hugepage_sizes()
@@ -648,7 +574,7 @@ def _hugetlb(plan: _Plan, limits: list, path: str) -> None:
             plan.write(d, f"hugetlb.{ps}.limit_in_bytes", str(limit), f"{p}.limit")
 
 
-def _network(plan: _Plan, net: dict, path: str) -> None:
+def _network(plan: WritePlan, net: dict, path: str) -> None:
     classid = _get(net, "classID", path, "u64", 0, (1 << 32) - 1)
     prios = _list(net, "priorities", path)
     for i, e in enumerate(prios):
@@ -669,7 +595,7 @@ def _network(plan: _Plan, net: dict, path: str) -> None:
         plan.write(d, "net_prio.ifpriomap", f"{e['name']} {e.get('priority') or 0}", p)
 
 
-def _rdma(plan: _Plan, rdma: dict, path: str) -> None:
+def _rdma(plan: WritePlan, rdma: dict, path: str) -> None:
     lines = []
     for dev, e in rdma.items():
         p = f"{path}.{dev}"
@@ -691,7 +617,7 @@ def _rdma(plan: _Plan, rdma: dict, path: str) -> None:
         plan.write(d, "rdma.max", line, p)
 
 
-def _unified(plan: _Plan, uni: dict, path: str) -> None:
+def _unified(plan: WritePlan, uni: dict, path: str) -> None:
     if plan.cg.mode != V2:
         raise ConfigError(path, "invalid configuration: cannot use unified on cgroup v1")
     d = plan.cg.paths[""]
@@ -708,7 +634,7 @@ def _unified(plan: _Plan, uni: dict, path: str) -> None:
 
         def err(e: OSError, k: str = k, ctrl: str = ctrl) -> str:
             if e.errno in (errno.ENOENT, errno.EPERM, errno.EACCES) and ctrl != "cgroup" \
-                    and not _v2_has(d, ctrl):
+                    and not v2_has(d, ctrl):
                 return f"unified resource {k!r} can't be set: controller {ctrl!r} not available"
             return f"unable to set unified resource {k!r}: {e.strerror}"
         plan.write(d, k, v, p, err)
