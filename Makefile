@@ -65,12 +65,12 @@ spec/schema/.done:
 # The launcher runs the venv's interpreter with -I -S: no site, no user paths; every CLI call
 # pays the interpreter's start, so nothing is imported that the command does not use, and the
 # cyclic garbage collector is off from the first line (see LONG_RUNNING in pyrunc/cli.py), and
-# pyrunc's own modules are loaded by pyrunc/fastimport.py, around importlib.
+# pyrunc's own modules are loaded around importlib (install_fast_imports in pyrunc/__init__.py).
 launcher: native
 	@printf '%s\n' '#!$(PY) -IS' 'import gc' 'gc.disable()  # see LONG_RUNNING in pyrunc/cli.py' 'import sys' \
 		"sys.path[0:0] = ['$(REPO)']" \
 		"sys.path.append('$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')')" \
-		'from pyrunc import fastimport' 'fastimport.install()' \
+		'import pyrunc' 'pyrunc.install_fast_imports()' \
 		'from pyrunc.cli import main' 'main()' > $(PREFIX)/bin/pyrunc.tmp
 	chmod 755 $(PREFIX)/bin/pyrunc.tmp && mv $(PREFIX)/bin/pyrunc.tmp $(PREFIX)/bin/pyrunc
 	git rev-parse HEAD > pyrunc/COMMIT 2>/dev/null || echo unknown > pyrunc/COMMIT

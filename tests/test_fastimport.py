@@ -1,4 +1,4 @@
-"""pyrunc.fastimport, the CLI's loader for pyrunc's own modules: it must give the modules
+"""pyrunc.install_fast_imports, the CLI's loader for pyrunc's own modules: it must give the modules
 importlib would (same attributes, same errors), use a .pyc only while it is current for its
 source, and step aside for -X importtime.  Each check runs in a fresh interpreter, as the CLI
 does, since install() replaces builtins.__import__ for the whole process."""
@@ -40,8 +40,8 @@ def test_modules_come_from_the_fast_path_with_importlibs_attributes(tmp_path):
     out = run_python(f"""
         sys.path.insert(0, {str(tmp_path)!r})
         import fipkg  # the package itself comes from importlib, as pyrunc's does in the launcher
-        from pyrunc import fastimport
-        fastimport.install("fipkg", {str(pkg)!r})
+        import pyrunc
+        pyrunc.install_fast_imports("fipkg", {str(pkg)!r})
         from fipkg import a
         import fipkg.sub.leaf
         from fipkg.sub import leaf
@@ -61,10 +61,11 @@ def test_modules_come_from_the_fast_path_with_importlibs_attributes(tmp_path):
         print(json.__spec__.loader_state)
     """).splitlines()
     p = str(pkg)
-    assert out[0] == f"fipkg.a fastimport {p}/a.py {p}/__pycache__/a.{sys.implementation.cache_tag}.pyc fipkg None True"
+    tag = sys.implementation.cache_tag
+    assert out[0] == f"fipkg.a fastimport {p}/a.py {p}/__pycache__/a.{tag}.pyc fipkg None True"
     assert out[1].startswith(f"fipkg.b fastimport {p}/b.py ")
     assert out[2] == (f"fipkg.sub fastimport {p}/sub/__init__.py "
-                      f"{p}/sub/__pycache__/__init__.{sys.implementation.cache_tag}.pyc "
+                      f"{p}/sub/__pycache__/__init__.{tag}.pyc "
                       f"fipkg.sub ['{p}/sub'] True")
     assert out[3].startswith(f"fipkg.sub.leaf fastimport {p}/sub/leaf.py ")
     assert out[4] == "42 41 True True"
@@ -80,8 +81,8 @@ def test_a_stale_or_missing_pyc_goes_to_importlib(tmp_path):
     out = run_python(f"""
         sys.path.insert(0, {str(tmp_path)!r})
         import fipkg
-        from pyrunc import fastimport
-        fastimport.install("fipkg", {str(pkg)!r})
+        import pyrunc
+        pyrunc.install_fast_imports("fipkg", {str(pkg)!r})
         from fipkg import a, b
         print(a.VALUE, a.__spec__.loader_state, b.__spec__.loader_state)
     """)
@@ -90,8 +91,8 @@ def test_a_stale_or_missing_pyc_goes_to_importlib(tmp_path):
     out = run_python(f"""
         sys.path.insert(0, {str(tmp_path)!r})
         import fipkg
-        from pyrunc import fastimport
-        fastimport.install("fipkg", {str(pkg)!r})
+        import pyrunc
+        pyrunc.install_fast_imports("fipkg", {str(pkg)!r})
         from fipkg import a
         print(a.VALUE, a.__spec__.loader_state, fipkg.b.__spec__.loader_state)
     """)
@@ -102,8 +103,7 @@ def test_the_cli_modules_load_on_the_fast_path_and_importtime_sees_them_all():
     assert compileall.compile_dir(str(REPO / "pyrunc"), quiet=1)  # as `make launcher` does
     code = """
         import pyrunc
-        from pyrunc import fastimport
-        fastimport.install()
+        pyrunc.install_fast_imports()
         from pyrunc import cli, container, state
         import pyrunc.cgroups.writes
         print(*(m.__spec__.loader_state for m in (cli, container, state, pyrunc.cgroups.writes)))
