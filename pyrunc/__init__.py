@@ -27,6 +27,8 @@ import marshal
 import posix
 import sys
 
+# This file's globals are the package's namespace, where a submodule takes its name once loaded
+# (pyrunc.exec would shadow exec): the loader reaches builtins through the module.
 _bootstrap = sys.modules["_frozen_importlib"]
 _external = sys.modules["_frozen_importlib_external"]
 _original_import = builtins.__import__
@@ -91,7 +93,7 @@ class _Importer:
             mod.__package__ = parent
         sys.modules[name] = mod
         try:
-            exec(code, mod.__dict__)
+            builtins.exec(code, mod.__dict__)
         except BaseException:
             sys.modules.pop(name, None)
             raise
