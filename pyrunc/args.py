@@ -80,6 +80,13 @@ def parse(argv: list[str], flags: list[Flag], stop_at_positional: bool = False
     return opts, pos
 
 
+def one_id(pos: list[str], cmd: str) -> str:
+    """The one positional argument (a container id) of ``cmd``, or runc's usage error."""
+    if len(pos) != 1:
+        raise UsageError(f"{cmd}: \"{cmd}\" requires exactly 1 argument(s)")
+    return pos[0]
+
+
 def help_text(flags: list[Flag]) -> str:
     lines = []
     for f in flags:

@@ -9,7 +9,7 @@ from pyrunc import fastos as os  # os without its import cost (see fastos)
 import sys
 
 from pyrunc import log
-from pyrunc.args import Flag, UsageError, help_text, parse
+from pyrunc.args import Flag, UsageError, one_id, parse
 from pyrunc.errors import PyruncError
 
 DEFAULT_ROOT = "/run/pyrunc"
@@ -35,14 +35,6 @@ CREATE_FLAGS = [
     Flag("no-new-keyring", help="do not create a new session keyring for the container"),
     Flag("preserve-fds", "int", 0, "pass N additional file descriptors to the container"),
 ]
-RUN_FLAGS = CREATE_FLAGS + [
-    Flag("detach,d", help="detach from the container's process"),
-    Flag("keep", help="do not delete the container after it exits"),
-    # Accepted for runc's command line; pyrunc needs no subreaper: the container's init is its
-    # own child (the init's first stage clones it with CLONE_PARENT), so it is reaped directly.
-    Flag("no-subreaper", help="disable the use of the subreaper used to reap reparented "
-         "processes"),
-]
 
 
 class Ctx:
@@ -62,14 +54,7 @@ class Ctx:
         return Store(self.root)
 
 
-def _one_id(pos: list[str], cmd: str, usage: str = "<container-id>") -> str:
-    if len(pos) != 1:
-        raise UsageError(f"{cmd}: \"{cmd}\" requires exactly 1 argument(s)"
-                         if not pos else f"{cmd}: too many arguments, usage: {usage}")
-    return pos[0]
-
-
-def _check_systemd(ctx: Ctx) -> None:
+def check_systemd(ctx: Ctx) -> None:
     if ctx.systemd_cgroup and not os.path.isdir("/run/systemd/system"):
         raise PyruncError("systemd cgroup flag passed, but systemd support for managing "
                           "cgroups is not available")
@@ -79,8 +64,8 @@ def _check_systemd(ctx: Ctx) -> None:
 def cmd_create(ctx: Ctx, argv: list[str]) -> int:
     from pyrunc.create import CreateOptions, create
     o, pos = parse(argv, CREATE_FLAGS)
-    cid = _one_id(pos, "create")
-    _check_systemd(ctx)
+    cid = one_id(pos, "create")
+    check_systemd(ctx)
     create(ctx.store(), cid, CreateOptions(
         bundle=o["bundle"] or ".", pid_file=o["pid-file"] or None,
         console_socket=o["console-socket"] or None, no_pivot=o["no-pivot"],
@@ -91,22 +76,14 @@ def cmd_create(ctx: Ctx, argv: list[str]) -> int:
 def cmd_start(ctx: Ctx, argv: list[str]) -> int:
     from pyrunc.container import start
     _, pos = parse(argv, [])
-    start(ctx.store(), _one_id(pos, "start"))
+    start(ctx.store(), one_id(pos, "start"))
     return 0
-
-
-def cmd_run(ctx: Ctx, argv: list[str]) -> int:
-    from pyrunc.run import run
-    o, pos = parse(argv, RUN_FLAGS)
-    cid = _one_id(pos, "run")
-    _check_systemd(ctx)
-    return run(ctx.store(), cid, o)
 
 
 def cmd_state(ctx: Ctx, argv: list[str]) -> int:
     from pyrunc import jsonio
     _, pos = parse(argv, [])
-    st = ctx.store().load(_one_id(pos, "state"), lock=False)
+    st = ctx.store().load(one_id(pos, "state"), lock=False)
     sys.stdout.write(jsonio.dumps(st.oci_state(), indent=2) + "\n")
     return 0
 
@@ -142,116 +119,34 @@ def cmd_delete(ctx: Ctx, argv: list[str]) -> int:
     return rc
 
 
-def cmd_list(ctx: Ctx, argv: list[str]) -> int:
-    from pyrunc import jsonio
-    o, _ = parse(argv, [Flag("format,f", "str", "table"), Flag("quiet,q")])
-    store = ctx.store()
-    states = []
-    for cid in store.ids():
-        try:
-            states.append(store.load(cid, lock=False).oci_state())
-        except PyruncError:
-            continue
-    if o["quiet"]:
-        for s in states:
-            print(s["id"])
-        return 0
-    if o["format"] == "json":
-        out = [{"ociVersion": s["ociVersion"], "id": s["id"], "pid": s["pid"],
-                "status": s["status"], "bundle": s["bundle"], "rootfs": s["rootfs"],
-                "created": s["created"], "owner": s["owner"] or "root",
-                **({"annotations": s["annotations"]} if s.get("annotations") else {})}
-               for s in states]
-        sys.stdout.write(jsonio.dumps(out if out else None) + "\n")
-        return 0
-    if o["format"] != "table":
-        raise UsageError(f"invalid format option: {o['format']}")
-    rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]]
-    for s in states:
-        rows.append([s["id"], str(s["pid"]), s["status"], s["bundle"], s["created"],
-                     s["owner"] or "root"])
-    widths = [max(len(r[i]) for r in rows) for i in range(6)]
-    for r in rows:  # Go's tabwriter with minwidth 12, padding 1
-        sys.stdout.write("".join(c.ljust(max(widths[i] + 1, 12)) if i < 5 else c
-                                 for i, c in enumerate(r)) + "\n")
-    return 0
-
-
-def cmd_spec(ctx: Ctx, argv: list[str]) -> int:
-    from pyrunc.spec_default import write_spec
-    o, _ = parse(argv, [Flag("bundle,b", "str", ""), Flag("rootless")])
-    write_spec(o["bundle"] or ".", rootless=bool(o["rootless"]))
-    return 0
-
-
-def cmd_features(ctx: Ctx, argv: list[str]) -> int:
-    from pyrunc import jsonio
-    from pyrunc.features import features
-    parse(argv, [])
-    sys.stdout.write(jsonio.dumps(features(), indent="    ") + "\n")
-    return 0
-
-
-def _cgroup_command(name: str):
-    def cmd(ctx: Ctx, argv: list[str]) -> int:
-        from pyrunc import cmd_cgroups
-        return cmd_cgroups.main(ctx, name, argv)
-    return cmd
-
-
-def cmd_exec(ctx: Ctx, argv: list[str]) -> int:
-    from pyrunc.exec import main as exec_main
-    return exec_main(ctx, argv)
-
-
-def _not_supported(name: str):
-    def cmd(ctx: Ctx, argv: list[str]) -> int:
-        raise PyruncError(f"{name} is not supported by pyrunc yet (CRIU checkpoint/restore)")
-    return cmd
-
-
+# name: (module, function, description); a command's module is imported only when it runs, so
+# the engine's per-container commands (create, start, state, kill, delete) load no other's code.
 COMMANDS = {
-    "create": (cmd_create, "create a container"),
-    "start": (cmd_start, "executes the user defined process in a created container"),
-    "run": (cmd_run, "create and run a container"),
-    "state": (cmd_state, "output the state of a container"),
-    "kill": (cmd_kill, "kill sends the specified signal (default: SIGTERM) to the container's "
-             "init process"),
-    "delete": (cmd_delete, "delete any resources held by the container"),
-    "list": (cmd_list, "lists containers started by pyrunc with the given root"),
-    "ps": (_cgroup_command("ps"), "ps displays the processes running inside a container"),
-    "exec": (cmd_exec, "execute new process inside the container"),
-    "pause": (_cgroup_command("pause"), "pause suspends all processes inside the container"),
-    "resume": (_cgroup_command("resume"), "resumes all processes that have been previously "
+    "create": ("pyrunc.cli", "cmd_create", "create a container"),
+    "start": ("pyrunc.cli", "cmd_start", "executes the user defined process in a created "
+              "container"),
+    "run": ("pyrunc.run", "cmd_run", "create and run a container"),
+    "state": ("pyrunc.cli", "cmd_state", "output the state of a container"),
+    "kill": ("pyrunc.cli", "cmd_kill", "kill sends the specified signal (default: SIGTERM) to "
+             "the container's init process"),
+    "delete": ("pyrunc.cli", "cmd_delete", "delete any resources held by the container"),
+    "list": ("pyrunc.commands", "cmd_list", "lists containers started by pyrunc with the given "
+             "root"),
+    "ps": ("pyrunc.cmd_cgroups", "main", "ps displays the processes running inside a container"),
+    "exec": ("pyrunc.exec", "main", "execute new process inside the container"),
+    "pause": ("pyrunc.cmd_cgroups", "main", "pause suspends all processes inside the container"),
+    "resume": ("pyrunc.cmd_cgroups", "main", "resumes all processes that have been previously "
                "paused"),
-    "events": (_cgroup_command("events"), "display container events such as OOM notifications, "
-               "cpu, memory, and IO usage statistics"),
-    "update": (_cgroup_command("update"), "update container resource constraints"),
-    "spec": (cmd_spec, "create a new specification file"),
-    "features": (cmd_features, "show the enabled features"),
-    "checkpoint": (_not_supported("checkpoint"), "checkpoint a running container (not "
+    "events": ("pyrunc.cmd_cgroups", "main", "display container events such as OOM "
+               "notifications, cpu, memory, and IO usage statistics"),
+    "update": ("pyrunc.cmd_cgroups", "main", "update container resource constraints"),
+    "spec": ("pyrunc.commands", "cmd_spec", "create a new specification file"),
+    "features": ("pyrunc.commands", "cmd_features", "show the enabled features"),
+    "checkpoint": ("pyrunc.commands", "cmd_not_supported", "checkpoint a running container (not "
                    "supported yet)"),
-    "restore": (_not_supported("restore"), "restore a container from a previous checkpoint "
-                "(not supported yet)"),
+    "restore": ("pyrunc.commands", "cmd_not_supported", "restore a container from a previous "
+                "checkpoint (not supported yet)"),
 }
-
-
-def usage() -> str:
-    cmds = "\n".join(f"   {n:<10}  {d}" for n, (_, d) in COMMANDS.items())
-    return ("NAME:\n   pyrunc - Open Container Initiative runtime in Python\n\n"
-            "USAGE:\n   pyrunc [global options] command [command options] [arguments...]\n\n"
-            f"COMMANDS:\n{cmds}\n\nGLOBAL OPTIONS:\n{help_text(GLOBAL_FLAGS)}\n")
-
-
-def version() -> str:
-    """runc's three lines: dockerd reads the runtime's name and version, and a commit: line."""
-    from pyrunc import OCI_VERSION, __version__
-    try:
-        with open(os.path.join(os.path.dirname(__file__), "COMMIT")) as f:
-            commit = f.read().strip()
-    except OSError:
-        commit = "unknown"
-    return f"pyrunc version {__version__}\ncommit: {commit}\nspec: {OCI_VERSION}\n"
 
 
 # The launcher (Makefile) turns the cyclic garbage collector off before anything is imported: a
@@ -278,10 +173,12 @@ def main(argv: list[str] | None = None) -> None:
         if g["log-format"] not in ("text", "json"):
             raise UsageError(f"invalid log-format: {g['log-format']}")
         if g["version"]:
+            from pyrunc.commands import version
             sys.stdout.write(version())
             sys.exit(0)
         rest = argv[i:]
         if not rest or g["help"] or rest[0] in ("help", "h"):
+            from pyrunc.commands import usage
             sys.stdout.write(usage())
             sys.exit(0)
         cmd_name = rest[0]
@@ -291,9 +188,10 @@ def main(argv: list[str] | None = None) -> None:
         if entry is None:
             raise UsageError(f"No help topic for '{cmd_name}'")
         if "--help" in rest[1:] or "-h" in rest[1:2]:
-            sys.stdout.write(f"NAME:\n   pyrunc {cmd_name} - {entry[1]}\n")
+            sys.stdout.write(f"NAME:\n   pyrunc {cmd_name} - {entry[2]}\n")
             sys.exit(0)
-        rc = entry[0](Ctx(g, cmd_name), rest[1:])
+        module, function, _ = entry
+        rc = getattr(__import__(module, fromlist=[function]), function)(Ctx(g, cmd_name), rest[1:])
     except PyruncError as e:
         msg = str(e)
         if cmd_name in ("create", "run", "exec") and not isinstance(e, UsageError):

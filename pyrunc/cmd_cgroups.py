@@ -1,6 +1,6 @@
 """runc's cgroup commands: pause, resume, ps, events, update.
 
-``main(ctx, name, argv)`` is what the CLI calls; each command is also a function taking parsed
+``main(ctx, argv)`` is what the CLI calls; each command is also a function taking parsed
 options and a loaded ``State``, so tests and other callers need no command line.  Off the hot
 path: these may import what they need.
 """
@@ -10,7 +10,7 @@ import sys
 import time
 
 from pyrunc import jsonio
-from pyrunc.args import Flag, UsageError, parse
+from pyrunc.args import Flag, UsageError, one_id, parse
 from pyrunc.cgroups import Cgroup
 from pyrunc.errors import ConfigError, PyruncError
 
@@ -46,12 +46,13 @@ EVENTS_FLAGS = [
 ]
 
 
-def main(ctx, name: str, argv: list[str]) -> int:
-    """Parse the command's flags, load the container, run the command."""
+def main(ctx, argv: list[str]) -> int:
+    """Parse the command's (ctx.command's) flags, load the container, run the command."""
+    name = ctx.command
     store = ctx.store()
     if name in ("pause", "resume"):
         _, pos = parse(argv, [])
-        st = store.load(_one_id(pos, name))
+        st = store.load(one_id(pos, name))
         try:
             (pause if name == "pause" else resume)(st)
         finally:
@@ -66,23 +67,17 @@ def main(ctx, name: str, argv: list[str]) -> int:
         return ps(st, str(o["format"]), pos[1:])
     if name == "events":
         o, pos = parse(argv, EVENTS_FLAGS)
-        st = store.load(_one_id(pos, name), lock=False)
+        st = store.load(one_id(pos, name), lock=False)
         return events(st, bool(o["stats"]), parse_duration(str(o["interval"])))
     if name == "update":
         o, pos = parse(argv, UPDATE_FLAGS)
-        st = store.load(_one_id(pos, name))
+        st = store.load(one_id(pos, name))
         try:
             update(st, o)
         finally:
             st.release()
         return 0
     raise UsageError(f"unknown command {name}")
-
-
-def _one_id(pos: list[str], cmd: str) -> str:
-    if len(pos) != 1:
-        raise UsageError(f"{cmd}: \"{cmd}\" requires exactly 1 argument(s)")
-    return pos[0]
 
 
 def _cgroup(st) -> Cgroup:

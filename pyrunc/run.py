@@ -7,10 +7,29 @@ The init is pyrunc's own child (the first stage clones it with CLONE_PARENT), so
 
 from pyrunc import fastos as os  # os without its import cost (see fastos)
 
+from pyrunc.args import Flag, one_id, parse
+from pyrunc.cli import CREATE_FLAGS, check_systemd
 from pyrunc.container import delete, start
 from pyrunc.create import CreateOptions, create
 from pyrunc.signals import forwarder, handle_all, restore, wait_exit_code
 from pyrunc.state import Store
+
+
+RUN_FLAGS = CREATE_FLAGS + [
+    Flag("detach,d", help="detach from the container's process"),
+    Flag("keep", help="do not delete the container after it exits"),
+    # Accepted for runc's command line; pyrunc needs no subreaper: the container's init is its
+    # own child (the init's first stage clones it with CLONE_PARENT), so it is reaped directly.
+    Flag("no-subreaper", help="disable the use of the subreaper used to reap reparented "
+         "processes"),
+]
+
+
+def cmd_run(ctx, argv: list[str]) -> int:
+    o, pos = parse(argv, RUN_FLAGS)
+    cid = one_id(pos, "run")
+    check_systemd(ctx)
+    return run(ctx.store(), cid, o)
 
 
 def run(store: Store, cid: str, o: dict) -> int:

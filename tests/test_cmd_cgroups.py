@@ -212,25 +212,29 @@ def test_main_dispatch_parses_flags(box, tmp_path):
     _tp, cg, st, _init = box
 
     class Ctx:
+        def __init__(self, command: str) -> None:
+            self.command = command
+
         def store(self):
             from pyrunc.state import Store
             return Store(os.path.dirname(st.dir))
     os.rename(st.dir, os.path.join(os.path.dirname(st.dir), "ctr1"))
     st.dir = os.path.join(os.path.dirname(st.dir), "ctr1")
-    assert cc.main(Ctx(), "update", ["--pids-limit", "12", "ctr1"]) == 0
+    assert cc.main(Ctx("update"), ["--pids-limit", "12", "ctr1"]) == 0
     assert open(f"{cg.path('pids')}/pids.max").read().strip() == "12"
-    assert cc.main(Ctx(), "pause", ["ctr1"]) == 0
+    assert cc.main(Ctx("pause"), ["ctr1"]) == 0
     assert cg.frozen()
-    assert cc.main(Ctx(), "resume", ["ctr1"]) == 0
+    assert cc.main(Ctx("resume"), ["ctr1"]) == 0
     assert not cg.frozen()
     script = tmp_path.parent / f"ps_main_{os.getpid()}.py"
     script.write_text("import sys\n"
                       "from pyrunc import cmd_cgroups as c\n"
                       "from pyrunc.state import Store\n"
                       "class C:\n"
+                      "    command = 'ps'\n"
                       "    def store(self):\n"
                       "        return Store(sys.argv[1])\n"
-                      "sys.exit(c.main(C(), 'ps', ['--format', 'json', 'ctr1']))\n")
+                      "sys.exit(c.main(C(), ['--format', 'json', 'ctr1']))\n")
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = subprocess.run([sys.executable, str(script), os.path.dirname(st.dir)],
                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": repo})
