@@ -52,28 +52,34 @@ def _state_hooks(st: State) -> dict:
 
 
 def _open_exec_fifo(st: State) -> None:
-    """Read the init's byte from the exec fifo: that releases it to exec the user process."""
+    """Release the init: write its byte into the exec fifo it waits on (runtime.md#start).
+
+    The init opens the fifo for reading and blocks there; an open for writing without blocking
+    succeeds only while it does (ENXIO otherwise), and the byte waits in the pipe, so start
+    never waits for the init to be scheduled.  ENXIO right after create means the init has
+    not reached its open yet: try again gently while it is alive and waiting."""
+    delay = 0.0002
+    while True:
+        try:
+            fd = os.open(st.fifo_path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            break
+        except FileNotFoundError:
+            raise PyruncError("cannot start an already running container") from None
+        except OSError as e:
+            if e.errno != 6:  # ENXIO: no reader yet
+                raise
+        if not st.init_alive():
+            raise PyruncError("container init exited before start")
+        if not st._init_waiting():
+            # A start that was killed after releasing the init left the fifo behind.
+            _unlink_quietly(st.fifo_path)
+            raise PyruncError("cannot start an already running container")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
     try:
-        fd = os.open(st.fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise PyruncError("cannot start an already running container") from None
-    try:
-        # Opening released the init's blocked open(O_WRONLY); a blocking read then returns its
-        # byte as soon as it is written.  EOF means no writer yet (or a dead init): poll gently.
-        os.set_blocking(fd, True)
-        delay = 0.0002
-        while True:
-            data = os.read(fd, 1)
-            if data:
-                break
-            if not st.init_alive():
-                raise PyruncError("container init exited before start")
-            if not st._init_waiting():
-                # A start that was killed after releasing the init left the fifo behind.
-                _unlink_quietly(st.fifo_path)
-                raise PyruncError("cannot start an already running container")
-            time.sleep(delay)
-            delay = min(delay * 2, 0.05)
+        os.write(fd, b"0")
+    except BrokenPipeError:  # the init left its open since ours succeeded
+        raise PyruncError("container init exited before start") from None
     finally:
         os.close(fd)
     _unlink_quietly(st.fifo_path)

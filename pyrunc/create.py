@@ -131,13 +131,14 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
             from pyrunc import notify
             notify.setup_spec(cfg, st.dir)  # its socket directory is the bind source
             plan = build_plan()
-        os.mkfifo(st.fifo_path, 0o622)
-        # The init opens it after switching to the container's user: writable by everyone,
-        # owned by the container's root (runc does the same).
-        os.chmod(st.fifo_path, 0o622)
-        root_uid, root_gid = _host_root_ids(cfg)
-        if root_uid or root_gid:
-            os.chown(st.fifo_path, root_uid, root_gid)
+        # The init opens it for reading after switching to the container's user, so it belongs
+        # to that user (as the host sees it) and no one else may open it (runc's is writable by
+        # everyone: any local user could start the container).
+        os.mkfifo(st.fifo_path, 0o600)
+        os.chmod(st.fifo_path, 0o600)
+        uid, gid = _host_ids(cfg, proc.user.uid, proc.user.gid)
+        if uid or gid:
+            os.chown(st.fifo_path, uid, gid)
         fifo = os.open(st.fifo_path, os.O_PATH | os.O_CLOEXEC)
         extra = [fifo]
         if opts.console_socket:
@@ -192,14 +193,15 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
     return st
 
 
-def _host_root_ids(cfg: "Config") -> tuple[int, int]:
-    """The host uid and gid that the container's root maps to (0, 0 without a user ns)."""
-    def host_id(maps: list) -> int:
+def _host_ids(cfg: "Config", uid: int, gid: int) -> tuple[int, int]:
+    """The host uid and gid that the container's ``uid`` and ``gid`` map to (themselves without
+    a user namespace)."""
+    def host_id(maps: list, cid: int) -> int:
         for m in maps:
-            if m.container_id == 0:
-                return m.host_id
-        return 0
-    return host_id(cfg.linux.uid_mappings), host_id(cfg.linux.gid_mappings)
+            if m.container_id <= cid < m.container_id + m.size:
+                return m.host_id + cid - m.container_id
+        return cid
+    return host_id(cfg.linux.uid_mappings, uid), host_id(cfg.linux.gid_mappings, gid)
 
 
 def _cgroup_binds(cgroup):

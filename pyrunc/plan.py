@@ -78,7 +78,8 @@ OPS: list[tuple[str, int, str, str]] = [
     ("SECCOMP", 32, "us", "load BPF program s (struct sock_filter[]) with seccomp flags u"),
     ("RESOLVE_EXEC", 33, "ss", "find executable s1 using PATH s2 and remember it for EXEC"),
     ("READY", 34, "", "report R to pyrunc and close SYNCFD: set-up succeeded"),
-    ("WAIT_FIFO", 35, "u", "open /proc/self/fd/u for writing (blocks until `start`), write '0'"),
+    ("WAIT_FIFO", 35, "u", "open /proc/self/fd/u for reading (blocks until `start` opens it "
+                           "to write), read its byte; on EOF wait again"),
     ("EXEC", 36, "uuS", "reset signals, close fds >= 3+u1, execve(resolved, S[:u2], S[u2:])"),
     ("SETSID", 37, "", "start a new session"),
     ("CONSOLE", 38, "uu", "open a pty from /dev/ptmx, send its master over socket fd u1 "

@@ -424,6 +424,29 @@ def test_start_after_a_killed_start(rt):
     assert rt.status(cid) == "running"
 
 
+def test_start_killed_before_its_byte_does_not_release_the_init(rt):
+    """The init waits on the exec fifo as the container's user, which alone (and root) may
+    open it; a writer that leaves without its byte (a start killed midway) releases nothing,
+    and the next start works."""
+    b = edited(rt, lambda c: c["process"]["user"].update(uid=1234, gid=1235))
+    cid = rt.create(b)
+    fifo = rt.root / cid / "exec.fifo"
+    st = fifo.stat()
+    assert (st.st_mode & 0o777, st.st_uid, st.st_gid) == (0o600, 1234, 1235)
+    deadline = time.monotonic() + 5
+    while True:  # the init may not have reached its open yet
+        try:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "the init never waited on the exec fifo"
+            time.sleep(0.01)
+    time.sleep(0.1)
+    assert rt.status(cid) == "created"
+    rt.ok("start", cid)
+    assert rt.status(cid) == "running"
+
+
 def test_systemd_cgroup_without_systemd_is_a_clear_error(rt):
     """--systemd-cgroup is accepted as a flag; on a host without systemd it fails clearly and
     leaves nothing (issue 4: the driver itself is later work)."""

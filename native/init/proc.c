@@ -138,16 +138,30 @@ void op_resolve_exec(const char *name, const char *path)
     die("exec: \"%s\": executable file not found in $PATH", name);
 }
 
+/* Wait for `start`: it opens the exec fifo for writing (which only succeeds while this open for
+ * reading waits) and writes one byte.  A writer that leaves without its byte (a start killed
+ * midway) is not a start: wait for the next one. */
 void op_wait_fifo(int fd)
 {
-    char path[64];
+    char path[64], c;
     fd_path(fd, path, sizeof(path));
-    int w = open(path, O_WRONLY | O_CLOEXEC);
-    if (w < 0)
-        die_errno("open exec fifo");
-    if (write(w, "0", 1) != 1)
-        die_errno("write exec fifo");
-    close(w);
+    for (;;) {
+        int r = open(path, O_RDONLY | O_CLOEXEC);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            die_errno("open exec fifo");
+        }
+        ssize_t n;
+        do
+            n = read(r, &c, 1);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+            die_errno("read exec fifo");
+        close(r);
+        if (n == 1)
+            break;
+    }
     close(fd);
 }
 
