@@ -84,7 +84,7 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
 
     # The plan is built before anything exists, so every config error leaves nothing behind.
     # The fds the init will get are numbered now and opened later in the same order: the
-    # exec fifo, the console socket, the hooks' state pipe.
+    # exec fifo, the console socket, the hooks' state pipe, the cgroups-ready pipe.
     preserve = opts.preserve_fds
     from pyrunc.passwd import with_home
     proc.env = with_home(proc.env, cfg.root_path, proc.user.uid)
@@ -93,11 +93,12 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
         preserve = activation.apply(proc, preserve)
     base = 3 + preserve
     n_extra = 2 if opts.console_socket else 1
-    fds = Fds(preserve, fifo=base + 2, console=base + 3 if opts.console_socket else None)
     init_hooks = False
     if cfg.hooks:  # the hooks module only when there are hooks (as for start and delete)
         from pyrunc import hooks
         init_hooks = hooks.needs_init_sync(cfg.hooks)
+    fds = Fds(preserve, fifo=base + 2, console=base + 3 if opts.console_socket else None,
+              cgroups_ready=base + 2 + n_extra + (1 if init_hooks else 0))
 
     def build_plan() -> bytes:
         planner = Planner(cfg, fds, no_pivot=opts.no_pivot, seccomp=seccomp,
@@ -113,6 +114,7 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
     st = store.new(cid)
     console_fd = -1
     state_r = state_w = -1  # the pipe for the hooks' state records (see hooks.py)
+    ready_r = ready_w = -1  # the cgroups-ready pipe (Fds.cgroups_ready)
     init = None
     try:
         st.bundle = bundle
@@ -147,10 +149,14 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
         if init_hooks:
             state_r, state_w = os.pipe()
             extra.append(state_r)
+        ready_r, ready_w = os.pipe()
+        extra.append(ready_r)
 
         from pyrunc.spawn import spawn_init
         init = spawn_init(preserve, extra)  # its exec overlaps the cgroup set-up below
         os.close(fifo)
+        os.close(ready_r)
+        ready_r = -1
         if state_r >= 0:
             os.close(state_r)
             state_r = -1
@@ -158,8 +164,14 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
             os.close(console_fd)
             console_fd = -1
         cgroup.create()
+        # The init enters the cgroups first thing (Cgroup.join_ops) and clones the container
+        # process, which waits for the cgroups-ready byte before it does anything: limits and
+        # device rules are set meanwhile, in parallel with the clone's new namespaces.
+        init.send_plan(plan)
         cgroup.apply(cfg.linux.resources or None, linux_devices=cfg.linux.devices)
-        init.send_plan(plan)  # the init enters the cgroups first thing (Cgroup.join_ops)
+        os.write(ready_w, b"1")
+        os.close(ready_w)
+        ready_w = -1
         init.wait_for("P")
         st.pid = init.pid
         ps = proc_start_time(init.pid)
@@ -181,7 +193,7 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
     except BaseException:
         if console_fd >= 0:
             os.close(console_fd)
-        for fd in (state_r, state_w):
+        for fd in (state_r, state_w, ready_r, ready_w):
             if fd >= 0:
                 os.close(fd)
         if init is not None:

@@ -15,13 +15,16 @@ The init is started as ``pyrunc-init PLANFD SYNCFD`` from a sealed memfd.  It re
 with newline-terminated messages: ``P<pid>`` (host pid of the container process, sent by the first
 stage right after CLONE), ``R`` (set-up done, sent by READY) and ``E<text>`` (a failure; the init
 exits non-zero).  ``e<errno> <text>`` is a failure of a system call: pyrunc words it as
-"<text>: <strerror>", so messages do not depend on the libc the init is linked with.  An EOF with no ``E`` after the last expected message means the final execve
+"<text>: <strerror>", so messages do not depend on the libc the init is linked with.  An EOF
+with no ``E`` after the last expected message means the final execve
 succeeded (SYNCFD is close-on-exec in the container process).
 ``H`` (sent by HOOK_STATE) means the mounts are done and the init now waits for the state
 record that pyrunc writes once its prestart and createRuntime hooks have run.
 ``N<fd>`` (sent by SECCOMP when the filter has a notify listener) gives the listener's fd number
 in the init; pyrunc copies it with pidfd_getfd and hands it to the agent, then (exec only)
-releases the init blocked in WAIT_ACK.
+releases the init blocked in WAIT_ACK.  create's plan has a WAIT_ACK right after CLONE too: the
+container process waits there until pyrunc has set the cgroups' limits and device rules, which
+it does while the first stage joins the cgroups and clones.
 
 Stages: every operation before CLONE runs in the first stage, in the caller's namespaces; CLONE
 creates the container process (a sibling of the first stage, so pyrunc is its parent) which runs

@@ -91,14 +91,19 @@ def makedev(major: int, minor: int) -> int:
 
 
 class Fds:
-    """The fd numbers the init will have (pyrunc arranges them before exec)."""
+    """The fd numbers the init will have (pyrunc arranges them before exec).
 
-    __slots__ = ("preserve", "fifo", "console")
+    ``cgroups_ready``: a pipe on which create writes one byte once the cgroups' limits and
+    device rules are set; the container process waits for it right after the clone."""
 
-    def __init__(self, preserve: int, fifo: int | None, console: int | None) -> None:
+    __slots__ = ("preserve", "fifo", "console", "cgroups_ready")
+
+    def __init__(self, preserve: int, fifo: int | None, console: int | None,
+                 cgroups_ready: int | None = None) -> None:
         self.preserve = preserve
         self.fifo = fifo
         self.console = console
+        self.cgroups_ready = cgroups_ready
 
 
 def parse_mount_options(m: Mount) -> tuple[int, list[int], int, int, str]:
@@ -388,6 +393,8 @@ class Planner:
             p.add("UID_MAP", id_map_text(lx.uid_mappings))
             p.add("GID_MAP", id_map_text(lx.gid_mappings))
         p.add("CLONE", flags)
+        if self.fds.cgroups_ready is not None:
+            p.add("WAIT_ACK", self.fds.cgroups_ready)
         if self.userns:
             # The new process keeps the host's kuid 0, which the new namespace does not map:
             # files it creates would fail with EOVERFLOW.  Become the namespace's root (and,

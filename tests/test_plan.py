@@ -66,6 +66,20 @@ def test_planner_orders_what_the_kernel_needs():
     assert idx["NO_NEW_PRIVS"] < idx["READY"] < idx["WAIT_FIFO"] < idx["EXEC"] == len(names) - 1
 
 
+def test_the_container_process_waits_for_the_cgroups_first_thing():
+    """create sets the cgroups' limits while the first stage joins and clones: the plan makes
+    the container process wait for that before any other operation."""
+    from conformance.bundle import default_config
+    from pyrunc.config import Config
+    from pyrunc.planner import Fds, Planner
+    c = Config(default_config(["true"]), "/nonexistent-bundle")
+    plan = Planner(c, Fds(0, fifo=5, console=None, cgroups_ready=7)).build()
+    names = plan.names()
+    i = names.index("CLONE")
+    assert names[i + 1] == "WAIT_ACK" and plan.records[i + 1][1] == (7,)
+    assert names.count("WAIT_ACK") == 1
+
+
 def test_seccomp_is_last_with_no_new_privileges_and_early_without():
     prof = {"defaultAction": "SCMP_ACT_ALLOW",
             "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}
