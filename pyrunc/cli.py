@@ -175,12 +175,12 @@ def main(argv: list[str] | None = None) -> None:
         if g["version"]:
             from pyrunc.commands import version
             sys.stdout.write(version())
-            sys.exit(0)
+            exit_now(0)
         rest = argv[i:]
         if not rest or g["help"] or rest[0] in ("help", "h"):
             from pyrunc.commands import usage
             sys.stdout.write(usage())
-            sys.exit(0)
+            exit_now(0)
         cmd_name = rest[0]
         if cmd_name in LONG_RUNNING:
             gc.enable()
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
             raise UsageError(f"No help topic for '{cmd_name}'")
         if "--help" in rest[1:] or "-h" in rest[1:2]:
             sys.stdout.write(f"NAME:\n   pyrunc {cmd_name} - {entry[2]}\n")
-            sys.exit(0)
+            exit_now(0)
         module, function, _ = entry
         rc = getattr(__import__(module, fromlist=[function]), function)(Ctx(g, cmd_name), rest[1:])
     except PyruncError as e:
