@@ -159,6 +159,7 @@ class Cgroup:
     def __init__(self, mode: str, paths: dict[str, str]) -> None:
         self.mode = mode
         self.paths = paths
+        self.mountpoints: list[str] | None = None  # the hierarchies' mount points, once read
 
     # ---- construction -------------------------------------------------------------------------
 
@@ -180,14 +181,14 @@ class Cgroup:
         mode, paths = resolve_paths(inner, *hierarchies, own)
         cg = cls(mode, paths)
         cg.check_not_ours(hierarchies, own)
+        cg.mountpoints = _mountpoints(hierarchies)  # create() needs them: no second read
         return cg
 
     def check_not_ours(self, hierarchies=None, own: dict[str, str] | None = None) -> None:
         """Refuse a cgroup that holds this runtime (a hierarchy root, our own cgroup or one of
         its ancestors): killing "everything left in it" would kill the host's processes.
         ``hierarchies`` and ``own`` spare a caller that has just read them a second read."""
-        v1, unified = hierarchies or mounted_hierarchies()
-        mounts = [m for _o, m, _r in v1] + ([unified[0]] if unified else [])
+        mounts = _mountpoints(hierarchies)
         if own is None:
             own = read_proc_cgroup()
         for key, p in self.paths.items():
@@ -244,7 +245,7 @@ class Cgroup:
         each level we create copies them from its parent.  On v2 every level above the leaf gets
         the controllers it offers enabled for its children (runc's fs2 does the same).
         """
-        mounts = _mountpoints()
+        mounts = self.mountpoints or _mountpoints()
         for key, p in self.paths.items():
             mnt = _mountpoint_of(p, mounts)
             try:
@@ -489,8 +490,9 @@ def _exists(path: str) -> bool:
         return False
 
 
-def _mountpoints() -> list[str]:
-    v1, unified = mounted_hierarchies()
+def _mountpoints(hierarchies=None) -> list[str]:
+    """Every cgroup hierarchy's mount point (from ``hierarchies``, or read now)."""
+    v1, unified = hierarchies or mounted_hierarchies()
     return [m for _o, m, _r in v1] + ([unified[0]] if unified else [])
 
 
