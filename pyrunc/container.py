@@ -28,7 +28,7 @@ def start(store: Store, cid: str) -> State:
         if os.environ.get("NOTIFY_SOCKET"):
             from pyrunc import notify
             notify_sock = notify.bind(st.dir)  # before the process can send anything
-        _open_exec_fifo(st)
+        _release_init(st)
         if hooks_cfg:
             from pyrunc import hooks
             hooks.run_stage(hooks_cfg, "poststart", st, warn_only=True)
@@ -51,7 +51,7 @@ def _state_hooks(st: State) -> dict:
     return hooks.from_state(st)
 
 
-def _open_exec_fifo(st: State) -> None:
+def _release_init(st: State) -> None:
     """Release the init: write its byte into the exec fifo it waits on (runtime.md#start).
 
     The init opens the fifo for reading and blocks there; an open for writing without blocking
