@@ -176,7 +176,7 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
         st.pid = init.pid
         ps = proc_start_time(init.pid)
         st.start_time = ps[1] if ps else 0
-        st.save()
+        st.save_init()
         if state_w >= 0:
             # The init waits before pivot_root: host hooks first, then its state records.
             init.wait_for("H")

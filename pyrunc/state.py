@@ -1,10 +1,11 @@
-"""Container state on disk: ROOT/ID/state, the exec fifo, and the per-container lock.
+"""Container state on disk: ROOT/ID/state and ROOT/ID/init, the exec fifo, and the lock.
 
 The directory is created with mkdir, so of concurrent creates of one id exactly one wins; every
 operation holds an flock on the directory, so operations on one id are serialised; the state file
 is replaced atomically (write to a temporary name, then rename; no fsync: the state only matters
 while the machine is up, and /run is a tmpfs on most hosts, though not on this one).
-The init's identity is its pid *and* its start time, so a recycled pid is never mistaken for it.
+The init's identity is its pid *and* its start time, so a recycled pid is never mistaken for it;
+create writes them once the init exists, to ROOT/ID/init (see State.save_init).
 
 The state file is pyrunc's own record, read by pyrunc alone (as runc's state.json is runc's):
 a dict of str, int, list and dict (State.to_dict) in marshal's format, which the interpreter
@@ -21,6 +22,7 @@ from pyrunc import OCI_VERSION
 from pyrunc.errors import PyruncError
 
 STATE_FILE = "state"
+INIT_FILE = "init"  # "<pid> <start time>", written once when the init exists (State.save_init)
 LEGACY_STATE_FILE = "state.json"
 FIFO = "exec.fifo"
 
@@ -163,6 +165,20 @@ class State:
             os.close(fd)
         os.rename(tmp, os.path.join(self.dir, STATE_FILE))
 
+    def save_init(self) -> None:
+        """Record the init's pid and start time, in a file of their own written once.
+
+        Saving the whole state again would rename a new file over the old one, and ext4 then
+        allocates and writes the new file's blocks at once (auto_da_alloc), which makes its
+        removal in `delete` cost ~0.15 ms.  One write of a new file: a reader sees it empty
+        (no init yet) or whole."""
+        fd = os.open(os.path.join(self.dir, INIT_FILE),
+                     os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, f"{self.pid} {self.start_time}".encode())
+        finally:
+            os.close(fd)
+
     def _load(self) -> bool:
         try:
             with open(os.path.join(self.dir, STATE_FILE), "rb") as f:
@@ -185,6 +201,13 @@ class State:
         self.cgroup = d.get("cgroup")
         self.config = d.get("config") or {}
         self.oci_version = d.get("ociVersion", "")
+        try:
+            with open(os.path.join(self.dir, INIT_FILE), "rb") as f:
+                init = f.read().split()
+        except FileNotFoundError:
+            return True
+        if len(init) == 2 and init[0].isdigit() and init[1].isdigit():
+            self.pid, self.start_time = int(init[0]), int(init[1])
         return True
 
     def _load_json(self) -> object:
