@@ -52,8 +52,7 @@ def rfc3339_nano(ns: int) -> str:
 def proc_start_time(pid: int) -> tuple[str, int] | None:
     """(state letter, start time in clock ticks) of a live process, or None."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
+        data = os.read_file(f"/proc/{pid}/stat")
     except OSError:
         return None
     rest = data[data.rindex(b")") + 2:].split()
@@ -117,8 +116,7 @@ class State:
             if f is None:  # a state written before the freezer file was recorded
                 from pyrunc.cgroups import Cgroup
                 return Cgroup.from_json(self.cgroup).frozen()  # type: ignore[arg-type]
-            with open(f[0]) as fh:
-                return fh.read().strip() == f[1]
+            return os.read_file(f[0]).decode().strip() == f[1]
         except OSError:
             return False
 
@@ -181,8 +179,7 @@ class State:
 
     def _load(self) -> bool:
         try:
-            with open(os.path.join(self.dir, STATE_FILE), "rb") as f:
-                d = marshal.loads(f.read())
+            d = marshal.loads(os.read_file(os.path.join(self.dir, STATE_FILE)))
         except FileNotFoundError:
             d = self._load_json()
             if d is None:
@@ -202,8 +199,7 @@ class State:
         self.config = d.get("config") or {}
         self.oci_version = d.get("ociVersion", "")
         try:
-            with open(os.path.join(self.dir, INIT_FILE), "rb") as f:
-                init = f.read().split()
+            init = os.read_file(os.path.join(self.dir, INIT_FILE)).split()
         except FileNotFoundError:
             return True
         if len(init) == 2 and init[0].isdigit() and init[1].isdigit():

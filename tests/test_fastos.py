@@ -46,6 +46,16 @@ def test_file_kinds_and_makedirs(tmp_path):
         fastos.makedirs(str(tmp_path / "f"), exist_ok=True)  # exists, but not a directory
 
 
+def test_read_file_reads_whole_files(tmp_path):
+    """read_file returns what open().read() does: /proc files that come in several reads, and
+    files larger than one read."""
+    big = tmp_path / "big"
+    big.write_bytes(os.urandom(200_000))
+    for p in ("/proc/self/mountinfo", "/proc/self/stat", str(big), "/etc/passwd"):
+        with open(p, "rb") as f:
+            assert fastos.read_file(p) == f.read(), p
+
+
 def test_everything_else_comes_from_os():
     assert fastos.open is os.open and fastos.O_PATH == os.O_PATH and fastos._exit is os._exit
     assert fastos.SEEK_END == os.SEEK_END  # not in posix: fetched from os on first use
