@@ -55,7 +55,9 @@ class _Importer:
     def __call__(self, name: str, globals=None, locals=None, fromlist=(), level: int = 0):
         if level or not (name == self.package or name.startswith(self.prefix)):
             return _original_import(name, globals, locals, fromlist, level)
-        mod = sys.modules.get(name) or self._load(name)
+        mod = sys.modules.get(name)
+        if mod is None and name not in sys.modules:  # (a None entry blocks the import)
+            mod = self._load(name)
         if mod is None:
             return _original_import(name, globals, locals, fromlist, level)
         if not fromlist:

@@ -59,6 +59,11 @@ def test_modules_come_from_the_fast_path_with_importlibs_attributes(tmp_path):
             print("ImportError", e.name)
         import json  # not the package's: importlib as ever
         print(json.__spec__.loader_state)
+        sys.modules["fipkg.blocked"] = None  # importlib's way to make an import fail
+        try:
+            import fipkg.blocked
+        except ImportError as e:
+            print("blocked", e.name)
     """).splitlines()
     p = str(pkg)
     tag = sys.implementation.cache_tag
@@ -72,6 +77,7 @@ def test_modules_come_from_the_fast_path_with_importlibs_attributes(tmp_path):
     assert out[5] == "raised boom at import False"
     assert out[6] == "ImportError fipkg"
     assert out[7] == "None"
+    assert out[8] == "blocked fipkg.blocked"
 
 
 def test_a_stale_or_missing_pyc_goes_to_importlib(tmp_path):
