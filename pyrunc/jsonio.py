@@ -9,21 +9,6 @@ needs escaping.  Errors are raised as ValueError with a position, like json.JSON
 _WS = " \t\n\r"
 
 
-class _Ctx:
-    strict = False
-    object_hook = None
-    object_pairs_hook = None
-    parse_float = float
-    parse_int = int
-    parse_constant = None
-    memo = None
-
-    def __init__(self) -> None:
-        def constant(name: str) -> float:
-            raise ValueError(f"invalid JSON constant {name}")
-        self.parse_constant = constant
-
-
 _scan = None
 
 
@@ -31,6 +16,18 @@ def _scanner():
     global _scan
     if _scan is None:
         import _json
+
+        class _Ctx:  # the attributes json.JSONDecoder gives the scanner
+            strict = False
+            object_hook = None
+            object_pairs_hook = None
+            parse_float = float
+            parse_int = int
+            memo = None
+
+            @staticmethod
+            def parse_constant(name: str) -> float:
+                raise ValueError(f"invalid JSON constant {name}")
         _scan = _json.make_scanner(_Ctx())
     return _scan
 

@@ -13,7 +13,6 @@ reads without loading a module, where JSON would load _json (0.2 ms, a twentieth
 `pyrunc state` prints the runtime-spec's JSON.
 """
 
-import fcntl
 from pyrunc import fastos as os  # os without its import cost (see fastos)
 import marshal
 import time
@@ -246,6 +245,7 @@ class Store:
 
     def _lock(self, st: State) -> None:
         fd = os.open(st.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        import fcntl  # here: `state` and `list` read without the lock, and fcntl is a .so
         fcntl.flock(fd, fcntl.LOCK_EX)
         st.lock_fd = fd
 
