@@ -407,7 +407,7 @@ def _scheduler(v: object, path: str) -> bytes | None:
 
 def cpu_list(v: str | None, path: str) -> bytes:
     """A cpuset-style list ("0-3,7") as a little-endian cpu_set_t bit mask (1024 CPUs)."""
-    mask = 0
+    cpus: set[int] = set()
     for part in (v or "").split(","):
         part = part.strip()
         lo, _, hi = part.partition("-")
@@ -417,8 +417,15 @@ def cpu_list(v: str | None, path: str) -> bytes:
             raise ConfigError(path, f"{v!r} is not a CPU list like 0-3,7") from None
         if a < 0 or b < a or b >= 1024:
             raise ConfigError(path, f"{part!r} is not a valid CPU range")
-        for c in range(a, b + 1):
-            mask |= 1 << c
+        cpus.update(range(a, b + 1))
+    return cpu_mask(cpus)
+
+
+def cpu_mask(cpus: set[int]) -> bytes:
+    """CPU numbers as a little-endian cpu_set_t bit mask (1024 CPUs), as CPU_AFFINITY takes it."""
+    mask = 0
+    for c in cpus:
+        mask |= 1 << c
     return mask.to_bytes(128, "little")
 
 

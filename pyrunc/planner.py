@@ -289,10 +289,13 @@ def sched_ops(p: Plan, proc: Process) -> None:
         p.add("CPU_AFFINITY", b"\xff" * 128)
 
 
-def enter_cgroup_ops(p: Plan, proc: Process, cgroup_join: list[tuple[str, str]]) -> None:
-    """The first ops of a plan (create and exec): execCPUAffinity.initial, which the runtime-spec
-    sets before the process joins its cgroup, then the joins (Cgroup.join_ops)."""
-    initial = proc.exec_cpu_affinity.get("initial")
+def enter_cgroup_ops(p: Plan, proc: Process, cgroup_join: list[tuple[str, str]],
+                     own_affinity: bytes | None = None) -> None:
+    """The first ops of a plan (create and exec): the CPU affinity, then the joins
+    (Cgroup.join_ops).  The affinity is execCPUAffinity.initial, which the runtime-spec sets
+    before the process joins its cgroup, or else ``own_affinity``: pyrunc's own, which create
+    starts the first stage without (see create.py) and which it would otherwise inherit."""
+    initial = proc.exec_cpu_affinity.get("initial") or own_affinity
     if initial:
         p.add("CPU_AFFINITY", initial)
     for op, path in cgroup_join:
@@ -312,9 +315,11 @@ class Planner:
     def __init__(self, cfg: Config, fds: Fds, no_pivot: bool = False,
                  seccomp: object | None = None, cgroup_mounts: object | None = None,
                  container_id: str = "", no_new_keyring: bool = False,
-                 cgroup_join: list[tuple[str, str]] | None = None) -> None:
+                 cgroup_join: list[tuple[str, str]] | None = None,
+                 own_affinity: bytes | None = None) -> None:
         self.cfg = cfg
         self.cgroup_join = cgroup_join or []  # Cgroup.join_ops(): how the init enters them
+        self.own_affinity = own_affinity  # see enter_cgroup_ops
         self.container_id = container_id
         self.no_new_keyring = no_new_keyring or not container_id
         self.fds = fds
@@ -335,7 +340,7 @@ class Planner:
         if cfg.process is None:
             raise ConfigError("process", "is required to create a container")
         self._validate_namespaces()
-        enter_cgroup_ops(self.plan, cfg.process, self.cgroup_join)
+        enter_cgroup_ops(self.plan, cfg.process, self.cgroup_join, self.own_affinity)
         self._namespaces()
         p = self.plan
         p.add("PDEATHSIG", SIGKILL)

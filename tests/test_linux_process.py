@@ -128,6 +128,15 @@ def test_exec_cpu_affinity_initial_only(rt):
     assert out.split()[1] == f"0-{os.cpu_count() - 1}" if os.cpu_count() > 1 else "0"
 
 
+def test_without_exec_cpu_affinity_the_process_keeps_the_runtimes(rt):
+    """runtime-spec: without execCPUAffinity the runtime leaves the affinity alone (pyrunc's
+    create places its first stage on another CPU for a moment, then gives it back)."""
+    out = run_script(rt, "grep Cpus_allowed_list /proc/self/status")
+    cpus = sorted(os.sched_getaffinity(0))
+    want = str(cpus[0]) if len(cpus) == 1 else f"{cpus[0]}-{cpus[-1]}"
+    assert out.split() == ["Cpus_allowed_list:", want]
+
+
 def test_hostname_and_domainname(rt):
     def edit(cfg):
         cfg["hostname"] = "box"

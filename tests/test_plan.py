@@ -216,6 +216,23 @@ def test_cgroups_are_entered_first_without_moving_a_pid():
                          "CLONE"]
 
 
+def test_the_first_stage_takes_back_pyruncs_affinity_first():
+    """create starts the first stage off its own CPU; the first op gives back the affinity the
+    process would have inherited, unless execCPUAffinity.initial sets one."""
+    from conformance.bundle import default_config
+    from pyrunc.config import Config, cpu_mask
+    from pyrunc.planner import Fds, Planner
+    own = cpu_mask({0, 1, 5})
+    assert own[0] == 0b100011 and len(own) == 128
+    for initial, want in ((None, own), ("2", cpu_mask({2}))):
+        cfg = default_config(["true"])
+        if initial:
+            cfg["process"]["execCPUAffinity"] = {"initial": initial}
+        plan = Planner(Config(cfg, "/nonexistent-bundle"), Fds(0, fifo=5, console=None),
+                       own_affinity=own).build()
+        assert plan.records[0] == ("CPU_AFFINITY", (want,))
+
+
 def test_init_enters_the_cgroups_it_is_given(parent):
     """C side: CGROUP_JOIN and CGROUP_CLONE_INTO put the container process in the cgroup of
     every hierarchy; the first stage leaves no cgroup fd to it."""
