@@ -219,6 +219,7 @@ def _off_our_cpu(pid: int, cpus: set[int]) -> None:
     on a 2-CPU host).  The first op (enter_cgroup_ops) gives back the affinity it would have
     inherited, so the container never sees this."""
     try:
+        # field 39 of /proc/self/stat, "processor": the CPU this process last ran on
         here = int(os.read_file("/proc/self/stat").rsplit(b")", 1)[1].split()[36])
         others = cpus - {here}
         if others:
