@@ -206,6 +206,14 @@ class IdMapping:
             raise ConfigError(f"{path}.size", "must be at least 1")
 
 
+def host_id(maps: list[IdMapping], cid: int) -> int | None:
+    """The host id that container id ``cid`` maps to through ``maps``, or None if unmapped."""
+    for m in maps:
+        if m.container_id <= cid < m.container_id + m.size:
+            return m.host_id + cid - m.container_id
+    return None
+
+
 class Hook:
     __slots__ = ("path", "args", "env", "timeout")
 

@@ -10,7 +10,7 @@ import time
 
 from pyrunc.container import destroy
 from pyrunc.errors import PyruncError
-from pyrunc.state import State, Store, proc_start_time, rfc3339_nano
+from pyrunc.state import State, Store, proc_start_time, proc_stat, rfc3339_nano
 
 TYPE_CHECKING = False  # typing costs 8 ms to import
 if TYPE_CHECKING:
@@ -219,8 +219,7 @@ def _off_our_cpu(pid: int, cpus: set[int]) -> None:
     on a 2-CPU host).  The first op (enter_cgroup_ops) gives back the affinity it would have
     inherited, so the container never sees this."""
     try:
-        # field 39 of /proc/self/stat, "processor": the CPU this process last ran on
-        here = int(os.read_file("/proc/self/stat").rsplit(b")", 1)[1].split()[36])
+        here = int(proc_stat("self")[36])  # field 39, "processor": where this process ran last
         others = cpus - {here}
         if others:
             os.sched_setaffinity(pid, others)
@@ -231,12 +230,9 @@ def _off_our_cpu(pid: int, cpus: set[int]) -> None:
 def _host_ids(cfg: "Config", uid: int, gid: int) -> tuple[int, int]:
     """The host uid and gid that the container's ``uid`` and ``gid`` map to (themselves without
     a user namespace)."""
-    def host_id(maps: list, cid: int) -> int:
-        for m in maps:
-            if m.container_id <= cid < m.container_id + m.size:
-                return m.host_id + cid - m.container_id
-        return cid
-    return host_id(cfg.linux.uid_mappings, uid), host_id(cfg.linux.gid_mappings, gid)
+    from pyrunc.config import host_id
+    h_uid, h_gid = host_id(cfg.linux.uid_mappings, uid), host_id(cfg.linux.gid_mappings, gid)
+    return uid if h_uid is None else h_uid, gid if h_gid is None else h_gid
 
 
 def _cgroup_binds(cgroup):

@@ -9,7 +9,7 @@ uid switch (it needs CAP_SETPCAP), capabilities after it, seccomp last when no_n
 from pyrunc import fastos as os  # os without its import cost (see fastos)
 
 from pyrunc import caps
-from pyrunc.config import Config, Mount, Process
+from pyrunc.config import Config, Mount, Process, host_id
 from pyrunc.errors import ConfigError
 from pyrunc.plan import Plan
 
@@ -133,10 +133,6 @@ def id_map_text(maps: list) -> str:
     return "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in maps)
 
 
-def _maps_id(maps: list, cid: int) -> bool:
-    return any(m.container_id <= cid < m.container_id + m.size for m in maps)
-
-
 NS_GET_NSTYPE = 0xB703  # _IO(0xb7, 0x3)
 
 
@@ -205,12 +201,7 @@ def check_searchable(rootfs: str, uid_maps: list, gid_maps: list) -> None:
     """The container's root (a mapped, unprivileged host uid) bind-mounts the rootfs from
     inside its user namespace, so it must be able to walk to it: say so before anything is
     created rather than fail later with a bare EACCES (runc has the same requirement)."""
-    def host(maps: list) -> int | None:
-        for m in maps:
-            if m.container_id <= 0 < m.container_id + m.size:
-                return m.host_id - m.container_id
-        return None
-    uid, gid = host(uid_maps), host(gid_maps)
+    uid, gid = host_id(uid_maps, 0), host_id(gid_maps, 0)
     path = os.path.realpath(rootfs)
     d = path
     while True:
@@ -405,8 +396,8 @@ class Planner:
             # files it creates would fail with EOVERFLOW.  Become the namespace's root (and,
             # in a namespace of our own, drop the host's supplementary groups) before anything
             # touches a filesystem.
-            if self.new_userns and not (_maps_id(lx.uid_mappings, 0) and
-                                        _maps_id(lx.gid_mappings, 0)):
+            if self.new_userns and (host_id(lx.uid_mappings, 0) is None or
+                                    host_id(lx.gid_mappings, 0) is None):
                 raise ConfigError("linux.uidMappings",
                                   "the user namespace must map container uid and gid 0")
             p.add("USER", 0, 0, 1 if self.new_userns else 0)

@@ -48,13 +48,19 @@ def rfc3339_nano(ns: int) -> str:
     return base + "Z"
 
 
+def proc_stat(pid: int | str) -> list[bytes]:
+    """The fields of /proc/PID/stat from the third (state) on: the command name before them
+    may hold spaces and parentheses.  OSError if there is no such process."""
+    data = os.read_file(f"/proc/{pid}/stat")
+    return data[data.rindex(b")") + 2:].split()
+
+
 def proc_start_time(pid: int) -> tuple[str, int] | None:
     """(state letter, start time in clock ticks) of a live process, or None."""
     try:
-        data = os.read_file(f"/proc/{pid}/stat")
+        rest = proc_stat(pid)
     except OSError:
         return None
-    rest = data[data.rindex(b")") + 2:].split()
     return rest[0].decode(), int(rest[19])
 
 
