@@ -12,7 +12,7 @@ DEB_PACKAGES := gcc make libc6-dev musl-tools libseccomp-dev libffi-dev python3-
 	containerd docker.io docker-compose golang-github-containers-common
 PIP_PACKAGES := cffi pytest jsonschema
 
-.PHONY: install deps venv native launcher demo test bench clean
+.PHONY: install deps venv native launcher demo test bench clean vm-deps vm-image test-vm vm-run
 
 install: deps venv native launcher
 
@@ -82,6 +82,28 @@ demo: install
 # The tests find pyrunc, runc, docker and the rest by name: give them the system's paths first.
 test: install
 	PATH=$(PREFIX)/bin:/usr/sbin:/usr/bin:/sbin:/bin:$$PATH $(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+# The stock-host lane (vm/README.md): the same suite inside a Debian 12 guest with systemd as
+# PID 1, pure cgroup v2 and AppArmor, booted under QEMU with no network. The image is cached
+# under /var/cache/pyrunc-vm, keyed by its recipe and these package lists, and built from the
+# host's apt mirror and PyPI when it is missing; the guest runs `make install` offline from it.
+VM_HOST_PACKAGES := qemu-system-x86 debootstrap e2fsprogs python3-venv
+VM_IMAGE := DEB_PACKAGES='$(DEB_PACKAGES)' PIP_PACKAGES='$(PIP_PACKAGES)' vm/build-image.sh
+
+vm-deps:
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES='$(VM_HOST_PACKAGES)'
+
+vm-image: vm-deps
+	@$(VM_IMAGE)
+
+# make passes PYTEST_ARGS and CMD given on its command line in the environment; vm/run.sh hands
+# PYTEST_ARGS on to the guest's `make test` (VM_PASS_ENV), and CMD is never re-quoted here.
+test-vm: vm-deps
+	img=$$($(VM_IMAGE)) && vm/run.sh "$$img" 'make test'
+
+# Any command in the guest, for debugging: make vm-run CMD='cat /proc/self/cgroup'
+vm-run: vm-deps
+	img=$$($(VM_IMAGE)) && vm/run.sh "$$img" "$$CMD"
 
 bench: install
 	$(PY) tests/bench/run.py

@@ -1,0 +1,33 @@
+#!/bin/bash
+# Runs inside the guest, started by pyrunc-vm.service from the read-only share of the checkout.
+# Copies the working tree to a guest-local directory (without what the host built: the venv,
+# build/, __pycache__ and the rest .gitignore lists, so the guest builds its own), runs the
+# command the host wrote into the writable share (cmd, with the environment it passes in env),
+# streams its output to the second serial port (the host's terminal), and writes its exit status
+# to the share's `status`. The unit powers the guest off afterwards.
+set -u
+src=/mnt/pyrunc-src
+out=/mnt/pyrunc-out
+work=/root/pyrunc
+tty=/dev/ttyS1
+
+# Raw output: no \r added to each line, nothing echoed back.
+stty -F $tty raw -echo 2>/dev/null
+{
+    echo "guest: $(uname -r), $(stat -fc %T /sys/fs/cgroup) on /sys/fs/cgroup," \
+         "LSM $(cat /sys/kernel/security/lsm 2>/dev/null), up $(cut -d' ' -f1 /proc/uptime) s"
+    mkdir -p $work
+    rsync -a --delete --filter=':- .gitignore' --exclude=/.venv --exclude=/build \
+        --exclude=__pycache__ $src/ $work/
+    cd $work
+    set -a
+    . $out/env
+    set +a
+    echo "guest: running in $work: $(cat $out/cmd)"
+    t0=$(date +%s)
+    bash $out/cmd </dev/null
+    rc=$?
+    echo "guest: exit status $rc after $(( $(date +%s) - t0 )) s"
+    echo $rc >$out/status.tmp && mv $out/status.tmp $out/status
+} 2>&1 | cat >$tty
+sync
