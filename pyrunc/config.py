@@ -19,6 +19,9 @@ RLIMITS = {
 HOOK_STAGES = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart",
                "poststop")
 U64_MAX = (1 << 64) - 1
+# runc's range for every uid and gid: -1 (4294967295) means "leave unchanged" to setresuid and
+# setresgid, so a value the kernel reads as -1 would leave the process running as root.
+ID_MAX = (1 << 31) - 1
 
 
 def _type(v: object, t: type | tuple, path: str, what: str) -> None:
@@ -34,10 +37,20 @@ def _obj(d: dict, key: str, path: str) -> dict:
     return v
 
 
+def _check_text(v: str, path: str) -> None:
+    """A string that reaches a system call as a C string: a NUL byte would cut it short
+    silently (the init's copy ends there), so the value the kernel sees would not be the
+    config's."""
+    if "\0" in v:
+        raise ConfigError(path, "must not contain a NUL byte")
+
+
 def _str(d: dict, key: str, path: str, default: str | None = None) -> str | None:
     v = d.get(key, default)
     if v is not None:
-        _type(v, str, f"{path}.{key}" if path else key, "a string")
+        p = f"{path}.{key}" if path else key
+        _type(v, str, p, "a string")
+        _check_text(v, p)
     return v
 
 
@@ -49,6 +62,7 @@ def _strlist(d: dict, key: str, path: str) -> list[str]:
     _type(v, list, p, "an array of strings")
     for i, s in enumerate(v):
         _type(s, str, f"{p}[{i}]", "a string")
+        _check_text(s, f"{p}[{i}]")
     return v
 
 
@@ -70,19 +84,31 @@ def _bool(d: dict, key: str, path: str) -> bool:
     return v
 
 
+def _id(d: dict, key: str, path: str) -> int:
+    """A uid or gid: runc's range, 0-2147483647 (see ID_MAX)."""
+    v = d.get(key, 0)
+    p = f"{path}.{key}"
+    _type(v, int, p, "an integer")
+    if not 0 <= v <= ID_MAX:
+        raise ConfigError(p, f"{v} is out of range: uids and gids must be in range 0-{ID_MAX}")
+    return v
+
+
 class User:
     __slots__ = ("uid", "gid", "umask", "additional_gids")
 
     def __init__(self, d: dict, path: str) -> None:
-        self.uid: int = _uint(d, "uid", path, 0)  # type: ignore[assignment]
-        self.gid: int = _uint(d, "gid", path, 0)  # type: ignore[assignment]
+        self.uid: int = _id(d, "uid", path)
+        self.gid: int = _id(d, "gid", path)
         self.umask: int | None = _uint(d, "umask", path)
         gids = d.get("additionalGids") or []
         _type(gids, list, f"{path}.additionalGids", "an array of integers")
         for i, g in enumerate(gids):
             _type(g, int, f"{path}.additionalGids[{i}]", "an integer")
-            if not 0 <= g <= 0xFFFFFFFE:
-                raise ConfigError(f"{path}.additionalGids[{i}]", f"{g} is not a valid gid")
+            if not 0 <= g <= ID_MAX:
+                raise ConfigError(f"{path}.additionalGids[{i}]",
+                                  f"{g} is out of range: uids and gids must be in range "
+                                  f"0-{ID_MAX}")
         self.additional_gids: list[int] = gids
 
 
@@ -117,6 +143,12 @@ class Process:
         if not self.args:
             raise ConfigError(f"{path}.args", "must name the program to run")
         self.env = _strlist(d, "env", path)
+        for i, e in enumerate(self.env):
+            # runc: "invalid environment variable: missing '='" / "name cannot be empty"
+            if "=" not in e:
+                raise ConfigError(f"{path}.env[{i}]", f"{e!r} is not in NAME=VALUE form")
+            if e.startswith("="):
+                raise ConfigError(f"{path}.env[{i}]", "the variable's name is empty")
         cwd = _str(d, "cwd", path)
         if not cwd:
             raise ConfigError(f"{path}.cwd", "is required")
@@ -279,6 +311,7 @@ class Linux:
         sysctl = _obj(d, "sysctl", path)
         for k, v in sysctl.items():
             _type(v, str, f"{path}.sysctl.{k}", "a string")
+            _check_text(v, f"{path}.sysctl.{k}")
         self.sysctl: dict[str, str] = sysctl
         self.seccomp = d.get("seccomp")
         if self.seccomp is not None:

@@ -35,6 +35,8 @@ them and no process is ever moved by pid.  Paths marked *in-root* are resolved i
 set by ROOT with openat2(RESOLVE_IN_ROOT), so no symlink in the image can send them to the host.
 """
 
+from pyrunc.errors import PyruncError
+
 # (name, code, args, description). Arg kinds: s = string/bytes, u = u64, S = rest as strings.
 OPS: list[tuple[str, int, str, str]] = [
     ("SETNS", 1, "us", "join the namespace of type flag u (CLONE_NEW*) at path s"),
@@ -112,6 +114,11 @@ OPS: list[tuple[str, int, str, str]] = [
 ]
 
 OP = {name: code for name, code, _, _ in OPS}
+
+
+class PlanError(PyruncError):
+    """A value that cannot be sent to the init as it is (config validation should have said
+    so first, naming its JSON path; this is the last line of defence)."""
 MAGIC = b"PYRUNCP1"
 
 
@@ -150,7 +157,12 @@ class Plan:
                 if isinstance(a, int):
                     b = _pack_u64(a & 0xFFFFFFFFFFFFFFFF)
                 elif isinstance(a, str):
-                    b = a.encode("utf-8", "surrogateescape")
+                    if "\0" in a:  # the init's copy would end there: never send a cut string
+                        raise PlanError(f"{op}: {a[:a.index(chr(0))]!r}... contains a NUL byte")
+                    try:
+                        b = a.encode("utf-8", "surrogateescape")
+                    except UnicodeEncodeError:
+                        raise PlanError(f"{op}: {a!r} is not valid text") from None
                 else:
                     b = bytes(a)  # type: ignore[arg-type]
                 out.append(_pack_u32(len(b)))

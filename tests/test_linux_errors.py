@@ -137,7 +137,7 @@ CASES = [
      "linux.uidMappings[1].containerID", "overlaps linux.uidMappings[0]"),
     ("hostname too long", _set(["hostname"], "h" * 65), "hostname", "64 bytes"),
     ("negative additional gid", _set(["process", "user", "additionalGids"], [-1]),
-     "process.user.additionalGids[0]", "not a valid gid"),
+     "process.user.additionalGids[0]", "must be in range 0-2147483647"),
     ("userns without mappings", lambda c: c["linux"]["namespaces"].append({"type": "user"}),
      "linux.uidMappings", "uidMappings and gidMappings"),
     ("namespace path missing", _set(["linux", "namespaces"],
