@@ -159,9 +159,10 @@ def exec_plan(pid: int, proc, seccomp, preserve: int, console: int | None,
               notify_ack: int | None = None, cgroup_join: list | None = None):
     """The init's plan for one exec'd process (see the module docstring)."""
     from pyrunc.plan import Plan
-    from pyrunc.planner import add_credentials, enter_cgroup_ops, sched_ops
+    from pyrunc.planner import add_credentials, enter_cgroup_ops, inherited_attrs, sched_ops
     p = Plan()
     enter_cgroup_ops(p, proc, cgroup_join or [])
+    inherited_attrs(p, proc)
     for flag, path in namespaces_to_join(pid):
         p.add("SETNS", flag, path)
     p.add("CLONE", 0)

@@ -9,7 +9,7 @@ uid switch (it needs CAP_SETPCAP), capabilities after it, seccomp last when no_n
 from pyrunc import fastos as os  # os without its import cost (see fastos)
 
 from pyrunc import caps
-from pyrunc.config import Config, Mount, Process, host_id
+from pyrunc.config import ID_MAX, Config, Mount, Process, host_id
 from pyrunc.errors import ConfigError
 from pyrunc.plan import Plan
 
@@ -83,6 +83,7 @@ DEV_LINKS = [("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
              ("/proc/self/fd/1", "/dev/stdout"), ("/proc/self/fd/2", "/dev/stderr")]
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SIGKILL = 9
+U32_MAX = 0xFFFFFFFF
 
 
 def makedev(major: int, minor: int) -> int:
@@ -293,6 +294,14 @@ def enter_cgroup_ops(p: Plan, proc: Process, cgroup_join: list[tuple[str, str]],
         p.add(op, path)
 
 
+def inherited_attrs(p: Plan, proc: Process) -> None:
+    """What the first stage sets on itself for the container process to inherit (create and
+    exec): process.oomScoreAdj, written to the host's /proc/self before any namespace is
+    joined, as runc does, never through a /proc the container can shape."""
+    if proc.oom_score_adj is not None:
+        p.add("WRITE", "/proc/self/oom_score_adj", str(proc.oom_score_adj))
+
+
 def env_path(env: list[str]) -> str:
     for e in env:
         if e.startswith("PATH="):
@@ -332,6 +341,7 @@ class Planner:
             raise ConfigError("process", "is required to create a container")
         self._validate_namespaces()
         enter_cgroup_ops(self.plan, cfg.process, self.cgroup_join, self.own_affinity)
+        inherited_attrs(self.plan, cfg.process)
         self._namespaces()
         p = self.plan
         p.add("PDEATHSIG", SIGKILL)
@@ -626,7 +636,7 @@ class Planner:
             if not isinstance(d, dict):
                 raise ConfigError(jp, "must be an object")
             path = d.get("path")
-            if not isinstance(path, str) or not path.startswith("/"):
+            if not isinstance(path, str) or not path.startswith("/") or "\0" in path:
                 raise ConfigError(f"{jp}.path", "must be an absolute path")
             t = d.get("type")
             kinds = {"c": S_IFCHR, "u": S_IFCHR, "b": S_IFBLK, "p": S_IFIFO}
@@ -636,15 +646,17 @@ class Planner:
             if t != "p" and ("major" not in d or "minor" not in d):
                 raise ConfigError(jp, "major and minor are required for this device type")
             for key, val in (("major", major), ("minor", minor)):
-                if not isinstance(val, int) or isinstance(val, bool) or val < 0:
-                    raise ConfigError(f"{jp}.{key}", "must be a non-negative integer")
+                # makedev packs 32 bits of each: a larger number would be cut to another device
+                if not isinstance(val, int) or isinstance(val, bool) or not 0 <= val <= U32_MAX:
+                    raise ConfigError(f"{jp}.{key}", f"must be an integer from 0 to {U32_MAX}")
             mode = d.get("fileMode", 0o666)
             if not isinstance(mode, int) or isinstance(mode, bool) or not 0 <= mode <= 0o7777:
                 raise ConfigError(f"{jp}.fileMode", "must be a file mode")
             uid, gid = d.get("uid", 0), d.get("gid", 0)
             for key, val in (("uid", uid), ("gid", gid)):
-                if not isinstance(val, int) or isinstance(val, bool) or val < 0:
-                    raise ConfigError(f"{jp}.{key}", "must be a non-negative integer")
+                if not isinstance(val, int) or isinstance(val, bool) or not 0 <= val <= ID_MAX:
+                    raise ConfigError(f"{jp}.{key}", "must be an integer: uids and gids must "
+                                                     f"be in range 0-{ID_MAX}")
             devices[path] = (kinds[t] | mode, major, minor, uid, gid)
         return devices
 
@@ -654,8 +666,6 @@ class Planner:
         lx = cfg.linux
         if proc.terminal and self.fds.console is not None:
             p.add("CONSOLE", self.fds.console, 1)
-        if proc.oom_score_adj is not None:
-            p.add("WRITE", "/proc/self/oom_score_adj", str(proc.oom_score_adj))
         for r in proc.rlimits:
             p.add("RLIMIT", r.resource, r.soft, r.hard)
         for value, jp, what in ((proc.apparmor_profile, "process.apparmorProfile", "apparmor"),

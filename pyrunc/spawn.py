@@ -96,32 +96,28 @@ class Init:
             self.plan_w = -1
 
     def wait_for(self, until: str) -> None:
-        """Read sync messages until ``until`` ('P', 'R') or EOF; raise on an 'E' message.
+        """Read sync messages until ``until`` ('P', 'R', 'H', 'N') or EOF; raise on an 'E'.
 
-        Reaps the first stage once it has reported the container's pid.
+        Once the init has joined a container's namespaces, what it sends is treated as
+        attacker input: a message is acted on only in the shape and order the protocol allows
+        (see _message), so even a process that could write into the pipe could not make
+        pyrunc signal, wait for or report a process it did not create.  The init is also
+        non-dumpable from its first instruction, so nothing in the container can reach the
+        pipe through /proc/PID/fd in the first place.  Reaps the first stage once it has
+        reported the container's pid.
         """
         buf = "".join(self.lines).encode()  # what the previous call read past its message
         self.lines.clear()
         while True:
             while b"\n" in buf:
                 line, buf = buf.split(b"\n", 1)
-                msg = line.decode("utf-8", "replace")
-                kind, text = msg[:1], msg[1:]
-                if kind == "P":
-                    self.pid = int(text)
-                    self._reap_stage1()
-                elif kind in ("E", "e"):
-                    self._reap_stage1()
-                    if kind == "e":  # "<errno> <text>": worded here, as Python's libc does
-                        num, _, text = text.partition(" ")
-                        text = f"{text}: {os.strerror(int(num))}"
-                    raise PyruncError(text)
-                elif kind == "N":
-                    self.notify_fd = int(text)
+                kind = self._message(line.decode("utf-8", "replace"), until)
                 if kind == until:
                     if buf:
                         self.lines.append(buf.decode())
                     return
+            if len(buf) > MAX_MESSAGE:
+                raise PyruncError("pyrunc-init sent a message longer than the protocol allows")
             chunk = os.read(self.sync, 4096)
             if not chunk:
                 self._reap_stage1()
@@ -130,6 +126,41 @@ class Init:
                 raise PyruncError("container init exited without reporting"
                                   + (f" ({self._exit_status()})" if self.pid else ""))
             buf += chunk
+
+    def _message(self, msg: str, until: str) -> str:
+        """Check one message and act on it; its kind."""
+        kind, text = msg[:1], msg[1:]
+        if kind in ("E", "e"):
+            self._reap_stage1()
+            raise PyruncError(_error_text(kind, text))
+        if until == "EOF":  # after R the init has closed its end: nothing may follow
+            raise PyruncError(f"pyrunc-init sent {_shown(msg)} after it was done")
+        if kind == "P":
+            self._take_pid(text)
+        elif not self.pid or kind not in ("R", "H", "N"):
+            raise PyruncError(f"pyrunc-init sent an unexpected message {_shown(msg)}")
+        elif kind == "N":
+            fd = _number(text, FD_MAX)
+            if fd is None or self.notify_fd >= 0:
+                raise PyruncError(f"pyrunc-init sent a bad listener message {_shown(msg)}")
+            self.notify_fd = fd
+        return kind
+
+    def _take_pid(self, text: str) -> None:
+        """The container process' pid, accepted once, and only if it names a child of this
+        process other than the first stage (CLONE_PARENT makes the container process ours):
+        never a pid that pyrunc would otherwise signal, wait for or write to --pid-file
+        without having created it."""
+        pid = _number(text, PID_MAX)
+        if pid is None or self.pid or pid == self.stage1:
+            raise PyruncError(f"pyrunc-init reported a bad pid {_shown(text)}")
+        try:  # WNOWAIT: look, do not reap
+            os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            raise PyruncError(f"pyrunc-init reported pid {pid}, which is not a process it "
+                              "created") from None
+        self.pid = pid
+        self._reap_stage1()
 
     def _exit_status(self) -> str:
         """How the init ended; never blocks for long (a live init is killed by the caller's
@@ -166,6 +197,36 @@ class Init:
         if self.sync >= 0:
             os.close(self.sync)
             self.sync = -1
+
+
+PID_MAX = 1 << 22  # the kernel's PID_MAX_LIMIT
+FD_MAX = 1 << 20  # the kernel's NR_OPEN
+MAX_MESSAGE = 8192  # the init's lines are at most 4096 bytes
+
+
+def _number(text: str, top: int) -> int | None:
+    """A decimal 1..top written the way the init writes numbers, or None."""
+    if not (0 < len(text) <= 8 and text.isascii() and text.isdigit()) or text[0] == "0":
+        return None
+    n = int(text)
+    return n if n <= top else None
+
+
+def _shown(text: str) -> str:
+    """Text from the init as one short, printable piece of an error line."""
+    return repr(text[:60] + ("..." if len(text) > 60 else ""))
+
+
+def _error_text(kind: str, text: str) -> str:
+    """An E or e message as the error line pyrunc prints: one line of printable text;
+    ``e<errno> <text>`` is worded here, as Python's libc does (see pyrunc/plan.py)."""
+    text = "".join(c if c.isprintable() else " " for c in text[:MAX_MESSAGE])
+    if kind == "e":
+        num, _, rest = text.partition(" ")
+        n = _number(num, 4095)
+        if n is not None:
+            return f"{rest}: {os.strerror(n)}"
+    return text
 
 
 def spawn_init(preserve: int, extra_fds: list[int]) -> Init:

@@ -6,6 +6,8 @@ import os
 import re
 import struct
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -281,3 +283,48 @@ def test_a_failed_system_call_is_sent_as_errno_and_worded_by_pyrunc():
     finally:
         init.close()
         os.waitpid(init.pid, 0)
+
+
+def test_the_init_is_not_dumpable_while_it_holds_the_sync_pipe():
+    """CVE-2016-9962 (and issue 16's sync-pipe injection): a process of the container's uid
+    with no more capabilities must not reach the joining process' fds.  The container process
+    is stopped in WAIT_ACK as uid 0 (no uid change, which alone would make it non-dumpable)
+    with every capability dropped, still holding the sync pipe: its /proc files belong to
+    root, and a root process without capabilities cannot open them."""
+    ack_r, ack_w = os.pipe()
+    plan_r, plan_w = os.pipe()
+    sync_r, sync_w = os.pipe()
+    p = Plan()
+    p.add("CLONE", 0)
+    p.add("CAPS", 0, 0, 0, 0)
+    p.add("WAIT_ACK", ack_r)
+    p.add("RESOLVE_EXEC", "true", "/usr/bin:/bin")
+    p.add("EXEC", 0, 1, "true")
+    proc = subprocess.Popen([str(INIT), str(plan_r), str(sync_w)],
+                            pass_fds=(plan_r, sync_w, ack_r), stdin=subprocess.DEVNULL)
+    for fd in (plan_r, sync_w, ack_r):
+        os.close(fd)
+    os.write(plan_w, p.encode())
+    os.close(plan_w)
+    pid = 0
+    try:
+        assert proc.wait(timeout=20) == 0
+        line = os.read(sync_r, 64).decode()
+        assert re.fullmatch(r"P\d+\n", line), line
+        pid = int(line[1:])
+        deadline = time.monotonic() + 20
+        while "\nCapEff:\t0000000000000000" not in open(f"/proc/{pid}/status").read():
+            assert time.monotonic() < deadline, "the process never dropped its capabilities"
+            time.sleep(0.01)
+        assert os.stat(f"/proc/{pid}/fd").st_uid == 0  # non-dumpable: its /proc is root's
+        probe = subprocess.run(
+            ["setpriv", "--inh-caps=-all", "--bounding-set=-all", sys.executable, "-c",
+             f"open('/proc/{pid}/fd/{sync_w}', 'wb')"], capture_output=True, text=True,
+            timeout=20)
+        assert probe.returncode != 0 and "PermissionError" in probe.stderr, probe.stderr
+    finally:
+        os.write(ack_w, b"1")
+        os.close(ack_w)
+        os.close(sync_r)
+        if pid:
+            os.waitpid(pid, 0)

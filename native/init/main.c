@@ -101,6 +101,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "pyrunc-init: bad file descriptors\n");
         return 2;
     }
+    /* Non-dumpable before anything else, for the process' whole life in the container (the
+     * final execve makes the user's program dumpable again, as usual): once it has joined a
+     * container's namespaces, a process in the container with the same uid (or
+     * CAP_SYS_PTRACE in its own user namespace) could otherwise ptrace it or open its
+     * /proc/PID/fd while it still holds the sync pipe, the console socket and host
+     * capabilities (CVE-2016-9962).  Its /proc files belong to the host's root meanwhile. */
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+        die_errno("make the init non-dumpable");
     plan_read(plan_fd, &plan);
     close(plan_fd);
 

@@ -17,6 +17,9 @@ static void send_line(char kind, const char *msg)
         return;
     if ((size_t)n >= sizeof(line))
         n = sizeof(line) - 1, line[n - 1] = '\n';
+    for (int i = 1; i < n - 1; i++) /* one message, one line: a path may hold a newline */
+        if (line[i] == '\n')
+            line[i] = ' ';
     int fd = sync_fd >= 0 ? sync_fd : 2;
     if (sync_fd < 0) /* after READY nobody reads SYNCFD: tell the container's stderr */
         (void)!write(fd, "pyrunc-init: ", 13), fd = 2;
