@@ -98,17 +98,31 @@ def kill(store: Store, cid: str, sig: int, all_procs: bool = False) -> None:
         status = st.status()
         if status == "stopped":
             if all_procs and st.cgroup:
-                _cgroup(st).signal_all(sig)
+                _signal_all(st, sig)
                 return
             raise PyruncError("container not running")
         if all_procs and st.cgroup:
-            _cgroup(st).signal_all(sig)
+            _signal_all(st, sig)
         else:
             os.kill(st.pid, sig)
     except ProcessLookupError:
         raise PyruncError("container not running") from None
     finally:
         st.release()
+
+
+def _signal_all(st: State, sig: int) -> None:
+    """kill --all: every process of the container in its cgroup.  With a pid namespace of its
+    own, only the processes in that namespace (none once the init is gone): the cgroup may be
+    one the config named that holds the host's processes too (runc signals the whole cgroup
+    only when the container shares a pid namespace)."""
+    if not st.own_pid_namespace():
+        _cgroup(st).signal_all(sig)
+        return
+    from pyrunc.cgroups import pid_namespace
+    ns = pid_namespace(st.pid) if st.init_alive() else None
+    if ns is not None and st.init_alive():  # still the same process once its ns is known
+        _cgroup(st).signal_all(sig, pid_ns=ns)
 
 
 def _cgroup(st: State):
@@ -138,12 +152,21 @@ def delete(store: Store, cid: str, force: bool = False) -> None:
 
 
 def destroy(st: State, cgroup_json: dict | None) -> None:
-    """Kill whatever is left of the container, remove its cgroups and its state directory."""
+    """Kill whatever is left of the container, remove its cgroups and its state directory.
+
+    A container with a pid namespace of its own ends with its init: the kernel kills every
+    other process in the namespace, so nothing else is signalled, and what is still in the
+    cgroup afterwards belongs to the host (a config may name a service's cgroup) and is left
+    alone, as runc does.  Only a container that shares a pid namespace has its whole cgroup
+    killed."""
+    own_ns = st.own_pid_namespace()
     if st.pid and st.init_alive():
         try:
             os.kill(st.pid, SIGKILL)
         except ProcessLookupError:
             pass
+        if own_ns:
+            _wait_init_gone(st)
     if cgroup_json and not _rmdir_cgroups(cgroup_json):
         from pyrunc.cgroups import Cgroup
         cg = Cgroup.from_json(cgroup_json)
@@ -152,13 +175,30 @@ def destroy(st: State, cgroup_json: dict | None) -> None:
                 cg.thaw()
         except OSError:
             pass
-        cg.destroy()
+        if own_ns:
+            cg.remove_leaving_foreign()
+        else:
+            cg.destroy()
     if st.pid:
         _reap_if_child(st.pid)
     if os.path.isdir(os.path.join(st.dir, "notify")):
         from pyrunc import notify
         notify.cleanup(st.dir)
     st.remove()
+
+
+def _wait_init_gone(st: State, timeout: float = 10.0) -> None:
+    """Wait until the SIGKILLed init is gone, and with it every process of its pid namespace
+    (the kernel reports its exit only after they are).  A frozen process cannot die: thaw."""
+    deadline = time.monotonic() + timeout
+    delay = 0.0005
+    while st.init_alive():
+        if st.cgroup and st._frozen():
+            _cgroup(st).thaw()
+        if time.monotonic() > deadline:
+            raise PyruncError(f"container init {st.pid} did not die of SIGKILL in {timeout:g}s")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
 
 
 def _rmdir_cgroups(cgroup_json: dict) -> bool:

@@ -131,6 +131,7 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
         st.config = {"process": proc.raw, "hooks": {k: [h.to_json() for h in v]
                                                    for k, v in cfg.hooks.items()},
                      "namespaces": [n.type for n in cfg.linux.namespaces],
+                     "own_pidns": _own_pid_namespace(cfg),
                      "seccomp": cfg.linux.seccomp}
         st.save()  # from here on, `delete -f` knows which cgroups to clean
         if notify_socket:
@@ -225,6 +226,13 @@ def _off_our_cpu(pid: int, cpus: set[int]) -> None:
             os.sched_setaffinity(pid, others)
     except (OSError, ValueError, IndexError):
         pass  # only a matter of speed
+
+
+def _own_pid_namespace(cfg: "Config") -> bool:
+    """A new pid namespace of the container's own (not one joined by path): its processes all
+    die with its init, so nothing else in its cgroup is ever the container's to kill."""
+    ns = cfg.linux.namespace("pid")
+    return ns is not None and not ns.path
 
 
 def _host_ids(cfg: "Config", uid: int, gid: int) -> tuple[int, int]:

@@ -97,6 +97,13 @@ class State:
         st = proc_start_time(self.pid)
         return st is not None and st[1] == self.start_time and st[0] not in ("Z", "X")
 
+    def own_pid_namespace(self) -> bool:
+        """Whether the container has a new pid namespace of its own (see create.py); a state
+        written before this was recorded says only whether it had a pid namespace."""
+        c = self.config or {}
+        own = c.get("own_pidns")
+        return bool(own) if own is not None else "pid" in (c.get("namespaces") or ())
+
     def status(self) -> str:
         if not self.init_alive():
             return "stopped"

@@ -290,8 +290,13 @@ class Cgroup:
             _collect_pids(p, found)
         return sorted(found)
 
-    def signal_all(self, sig: int) -> None:
-        """Send ``sig`` to every process; frozen meanwhile so nothing forks past the signal."""
+    def signal_all(self, sig: int, pid_ns: tuple[int, int] | None = None) -> None:
+        """Send ``sig`` to every process; frozen meanwhile so nothing forks past the signal.
+
+        With ``pid_ns`` (the (st_dev, st_ino) of a container's own pid namespace), only the
+        processes in that namespace: a cgroup the config named may hold the host's processes
+        too, and those are not the container's to signal.  Frozen processes cannot exit, so
+        no pid listed here is recycled before its signal."""
         if not self.pids():
             return  # nothing there (or the cgroup is gone): nothing to freeze or signal
         self.check_not_ours()
@@ -301,6 +306,8 @@ class Cgroup:
             self.freeze()
         try:
             for pid in self.pids():
+                if pid_ns is not None and pid_namespace(pid) != pid_ns:
+                    continue
                 try:
                     os.kill(pid, sig)
                 except ProcessLookupError:
@@ -352,6 +359,32 @@ class Cgroup:
             delay = min(delay * 2, 0.05)
         for p in self._dirs():
             _rmtree(p, deadline)
+
+    def remove_leaving_foreign(self, timeout: float = 10.0) -> None:
+        """Remove the directories, signalling nothing: for a container with its own pid
+        namespace, whose processes all died with its init, whatever is still in the cgroup is
+        not the container's (a config may name a cgroup the host's processes are in).  A
+        directory that still holds processes is left with a warning, and so are its parents."""
+        import time
+        deadline = time.monotonic() + timeout
+        self._kill_own_children()
+        for p in self._dirs():
+            _rmtree(p, deadline, leave_busy=True)
+
+    def _kill_own_children(self) -> None:
+        """A create that failed before it learnt the container process' pid leaves it to
+        this: that process is this runtime's own child (CLONE_PARENT), so it is known to be
+        the container's."""
+        from pyrunc.state import proc_stat
+        me = os.getpid()
+        for pid in self.pids():
+            try:
+                if int(proc_stat(pid)[1]) != me:
+                    continue
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+            except (OSError, ValueError, IndexError):
+                pass
 
     # ---- freezer ------------------------------------------------------------------------------
 
@@ -588,27 +621,51 @@ def _collect_pids(p: str, found: set[int]) -> None:
                 _collect_pids(ent.path, found)
 
 
-def _rmtree(p: str, deadline: float) -> None:
-    """rmdir p and any sub-cgroups, deepest first; gone already is fine; busy is retried."""
+def _rmtree(p: str, deadline: float, leave_busy: bool = False) -> bool:
+    """rmdir p and any sub-cgroups, deepest first; gone already is fine; busy is retried.
+
+    With ``leave_busy``, a directory that holds processes is left (with a warning) instead of
+    waited for; returns whether p is gone."""
     import time
 
     try:
         it = os.scandir(p)
     except FileNotFoundError:
-        return
+        return True
     with it:
         subs = [e.path for e in it if e.is_dir(follow_symlinks=False)]
+    gone = True
     for s in subs:
-        _rmtree(s, deadline)
+        gone = _rmtree(s, deadline, leave_busy) and gone
+    if not gone:
+        return False  # a child left in place keeps its parent too
     delay = 0.001
     while True:
         try:
             os.rmdir(p)
-            return
+            return True
         except FileNotFoundError:
-            return
+            return True
         except OSError as e:
             if e.errno != errno.EBUSY or time.monotonic() > deadline:
                 raise PyruncError(f"cannot remove cgroup {p}: {e.strerror}") from None
+            if leave_busy:
+                held: set[int] = set()
+                _collect_pids(p, held)
+                if held:
+                    from pyrunc import log
+                    shown = " ".join(map(str, sorted(held)[:10]))
+                    log.warning(f"cgroup {p} is left in place: it holds processes that are "
+                                f"not the container's (pids {shown})")
+                    return False
         time.sleep(delay)
         delay = min(delay * 2, 0.05)
+
+
+def pid_namespace(pid: int | str) -> tuple[int, int] | None:
+    """(st_dev, st_ino) of a process' pid namespace, None when it is gone."""
+    try:
+        st = os.stat(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
