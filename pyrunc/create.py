@@ -86,8 +86,8 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
     # The fds the init will get are numbered now and opened later in the same order: the
     # exec fifo, the console socket, the hooks' state pipe, the cgroups-ready pipe.
     preserve = opts.preserve_fds
-    from pyrunc.passwd import with_home
-    proc.env = with_home(proc.env, cfg.root_path, proc.user.uid)
+    from pyrunc.passwd import open_dir, with_home
+    proc.env = with_home(proc.env, lambda: open_dir(cfg.root_path), proc.user.uid)
     if os.environ.get("LISTEN_FDS"):
         from pyrunc import activation
         preserve = activation.apply(proc, preserve)

@@ -286,9 +286,8 @@ def spawn_exec(st, proc, o: dict, console_fd: int) -> int:
         ack_r, ack_w = os.pipe()
         notify_ack = control_fd_base(preserve) + 2 + len(extra)
         extra.append(ack_r)
-    if st.rootfs:
-        from pyrunc.passwd import with_home
-        proc.env = with_home(proc.env, st.rootfs, proc.user.uid)
+    from pyrunc.passwd import with_home
+    proc.env = with_home(proc.env, st.open_root, proc.user.uid)
     join = []
     if st.cgroup:
         cg = Cgroup.from_json(st.cgroup)

@@ -51,7 +51,11 @@ def rfc3339_nano(ns: int) -> str:
 def proc_stat(pid: int | str) -> list[bytes]:
     """The fields of /proc/PID/stat from the third (state) on: the command name before them
     may hold spaces and parentheses.  OSError if there is no such process."""
-    data = os.read_file(f"/proc/{pid}/stat")
+    return stat_fields(os.read_file(f"/proc/{pid}/stat"))
+
+
+def stat_fields(data: bytes) -> list[bytes]:
+    """The fields of a /proc/PID/stat text from the third on (see proc_stat)."""
     return data[data.rindex(b")") + 2:].split()
 
 
@@ -96,6 +100,25 @@ class State:
             return False
         st = proc_start_time(self.pid)
         return st is not None and st[1] == self.start_time and st[0] not in ("Z", "X")
+
+    def open_root(self) -> int:
+        """An O_PATH fd of the container's root directory as its init sees it (its mount
+        namespace and pivot_root included), through /proc/PID/root.  The /proc/PID directory
+        is opened first and the process behind it checked to be the init (its start time):
+        that fd stays bound to that process, so a pid reused meanwhile cannot lend its root.
+        OSError when the init is gone."""
+        d = os.open(f"/proc/{self.pid}", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fd = os.open("stat", os.O_RDONLY | os.O_CLOEXEC, dir_fd=d)
+            try:
+                data = os.read(fd, 4096)
+            finally:
+                os.close(fd)
+            if not self.pid or int(stat_fields(data)[19]) != self.start_time:
+                raise ProcessLookupError(3, "the container's init is gone")
+            return os.open("root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=d)
+        finally:
+            os.close(d)
 
     def own_pid_namespace(self) -> bool:
         """Whether the container has a new pid namespace of its own (see create.py); a state
