@@ -203,7 +203,9 @@ class Mount:
             log.warning(f"mount destination {dest} is not absolute. Support for non-absolute "
                         "mount destinations will be removed in a future release.")
             dest = "/" + dest
-        self.destination = dest
+        # Cleaned, as runc's securejoin does: the /proc rules (planner.check_proc_mount) and
+        # the init's check that a target outside /proc never lands on procfs both read it.
+        self.destination = os.path.normpath(dest)
         self.type = _str(d, "type", path) or ""
         self.source = _str(d, "source", path) or ""
         self.options = _strlist(d, "options", path)

@@ -32,7 +32,14 @@ everything after it.  UID_MAP/GID_MAP/SETGROUPS placed before CLONE are written 
 for the new process before it continues.  The container's cgroups are entered by the first stage
 itself (CGROUP_JOIN, CGROUP_CLONE_INTO), first thing, so the container process is born inside
 them and no process is ever moved by pid.  Paths marked *in-root* are resolved inside the directory
-set by ROOT with openat2(RESOLVE_IN_ROOT), so no symlink in the image can send them to the host.
+set by ROOT with openat2(RESOLVE_IN_ROOT), so no symlink in the image can send them to the host;
+and a mount target that the plan names outside /proc must not resolve onto a procfs (a symlink
+in the image leading a volume over /proc/sys: CVE-2025-52881), which the init refuses.  The
+targets the plan names inside /proc are the ones pyrunc checked (planner.check_proc_mount).
+
+The init makes itself non-dumpable before it reads its plan (PR_SET_DUMPABLE 0), so once it has
+joined a container nothing there can ptrace it or open its fds; pyrunc still treats every
+message on SYNCFD as untrusted (spawn.Init.wait_for).
 """
 
 from pyrunc.errors import PyruncError
@@ -95,6 +102,9 @@ OPS: list[tuple[str, int, str, str]] = [
     ("PROPAGATE", 43, "su", "mount(NULL, in-root s, NULL, u): a propagation change"),
     ("SESSION_KEYRING", 44, "s", "join a new session keyring named s (keyctl)"),
     ("WAIT_ACK", 45, "u", "read one byte from fd u (blocks until pyrunc writes it), close u"),
+    ("PROC_WRITE", 46, "ss", "write s2 to the existing file s1 of the container's procfs: s1 "
+                             "is relative to /proc, which must be the root of a procfs mount, "
+                             "and is resolved beneath it crossing no mount and no symlink"),
     ("HOOK_STATE", 70, "uu", "when u2 is 1 report H (pyrunc then runs its host hooks); read the "
                              "next state record (u32 length, text) from fd u1 for HOOK"),
     ("HOOK", 71, "uusS", "fork and execve hook S[0] with argv S[1:1+u2] and env S[1+u2:], the "

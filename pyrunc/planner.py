@@ -246,6 +246,51 @@ def check_sysctl(key: str, lx: object) -> None:
         raise ConfigError(jp, f"needs {what} of the container's own")
 
 
+# What may be mounted below /proc: the files lxcfs emulates (runc's checkProcMount list).
+PROC_MOUNT_OK = ("/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat",
+                 "/proc/swaps", "/proc/uptime", "/proc/loadavg", "/proc/slabinfo",
+                 "/proc/sys/kernel/ns_last_pid", "/proc/sys/crypto/fips_enabled")
+
+
+def check_proc_mount(m: Mount, source: str | None) -> None:
+    """runc's checkProcMount: nothing may be mounted over a part of the container's /proc
+    (the runtime itself writes sysctls and masks paths there, and a volume over /proc/sys/net
+    would redirect those writes: CVE-2025-52881), except a new procfs, or a bind of a procfs
+    root, onto /proc itself and the lxcfs files.  ``source`` is a bind mount's host path.
+    The init refuses a target outside /proc that a symlink in the image leads into it."""
+    dest = m.destination
+    if dest != "/proc" and not dest.startswith("/proc/"):
+        return
+    jp = f"{m.path}.destination"
+    if dest == "/proc":
+        if source is None:
+            if m.type == "proc":
+                return
+        elif _is_procfs_root(source):
+            return
+        raise ConfigError(jp, f"{m.source or m.type!r} cannot be mounted on /proc: only a "
+                              "procfs can")
+    if dest not in PROC_MOUNT_OK:
+        raise ConfigError(jp, f"{dest} is inside /proc: nothing may be mounted there")
+
+
+def _is_procfs_root(path: str) -> bool:
+    """Whether host path ``path`` is the root directory of a procfs mount (inode 1)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    if st.st_ino != 1:
+        return False
+    dev = f"{os.major(st.st_dev)}:{os.minor(st.st_dev)}"
+    with open("/proc/self/mountinfo", "rb") as f:
+        for line in f.read().decode("utf-8", "surrogateescape").splitlines():
+            fields = line.split(" ")
+            if fields[2] == dev and fields[fields.index("-") + 1] == "proc":
+                return True
+    return False
+
+
 def _same_ns(a: str, b: str) -> bool:
     try:
         sa, sb = os.stat(a), os.stat(b)
@@ -521,8 +566,9 @@ class Planner:
         if cfg.domainname is not None and lx.namespace("uts") is not None:
             p.add("SETDOMAINNAME", cfg.domainname)
         for key, value in lx.sysctl.items():
-            # "a.b.c" or "a/b/c" (the slash form keeps dots in names like eth0.100)
-            p.add("WRITE", "/proc/sys/" + (key if "/" in key else key.replace(".", "/")), value)
+            # "a.b.c" or "a/b/c" (the slash form keeps dots in names like eth0.100); written
+            # through the container's procfs only, never through whatever /proc/sys leads to
+            p.add("PROC_WRITE", "sys/" + (key if "/" in key else key.replace(".", "/")), value)
 
     @staticmethod
     def _is_bind(m: Mount) -> bool:
@@ -545,6 +591,7 @@ class Planner:
         if self._is_bind(m):
             flags |= MS_BIND
             src = self._bind_source(m)
+            check_proc_mount(m, src)
             try:
                 st = os.stat(src)
             except OSError as e:
@@ -561,14 +608,17 @@ class Planner:
             if extra:
                 p.add("MOUNT", "", dest, "", MS_REMOUNT | MS_BIND | extra, "")
         elif m.type == "cgroup":
+            check_proc_mount(m, None)
             self._cgroup_mount(m, flags)
         elif copyup:
+            check_proc_mount(m, None)
             # Fill the tmpfs while it is writable; a read-only one is remounted after.
             p.add("MKDIRS", dest, 0o755)
             p.add("MOUNT_TMPCOPYUP", m.source or m.type, dest, m.type, flags & ~MS_RDONLY, data)
             if flags & MS_RDONLY:
                 p.add("MOUNT", "", dest, "", MS_REMOUNT | flags, data)
         else:
+            check_proc_mount(m, None)
             p.add("MKDIRS", dest, 0o755)
             p.add("MOUNT", m.source or m.type, dest, m.type, flags, data)
         for f in prop:

@@ -15,6 +15,7 @@
 #include <sys/mount.h>
 #include <sys/wait.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -174,12 +175,59 @@ void mkfile_in_root(const char *path, unsigned mode)
     close(fd);
 }
 
+#define PROC_SUPER_MAGIC 0x9fa0
+#define PROC_ROOT_INO 1
+
+static int is_procfs(int fd)
+{
+    struct statfs sfs;
+    if (fstatfs(fd, &sfs) < 0)
+        die_errno("statfs");
+    return sfs.f_type == PROC_SUPER_MAGIC;
+}
+
+static int names_proc(const char *path)
+{
+    return strncmp(path, "/proc", 5) == 0 && (path[5] == '\0' || path[5] == '/');
+}
+
+/* A mount target the plan names outside /proc may not land on a procfs through a symlink of
+ * the image (see pyrunc/plan.py): a volume there would redirect the runtime's own writes. */
+static void check_not_led_into_proc(int fd, const char *target)
+{
+    if (!names_proc(target) && is_procfs(fd))
+        die("mount target %s resolves into /proc through a symlink: refusing to mount there",
+            target);
+}
+
 static int target_fd(const char *target)
 {
     int fd = open_in_root(target, O_PATH, 0);
     if (fd < 0)
         die_errno("open mount target %s in rootfs", target);
+    check_not_led_into_proc(fd, target);
     return fd;
+}
+
+void op_proc_write(const char *path, const char *data, uint32_t len)
+{
+    struct stat st;
+    int proc = open("/proc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (proc < 0)
+        die_errno("open /proc to write %s", path);
+    if (fstat(proc, &st) < 0)
+        die_errno("stat /proc");
+    if (!is_procfs(proc) || st.st_ino != PROC_ROOT_INO)
+        die("/proc is not the root of a procfs mount: refusing to write %s through it", path);
+    int fd = openat2_in(proc, path, O_WRONLY | O_CLOEXEC | O_NOCTTY, 0,
+                        RESOLVE_BENEATH | RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS |
+                            RESOLVE_NO_SYMLINKS);
+    if (fd < 0)
+        die_errno("open /proc/%s", path);
+    if (write(fd, data, len) != (ssize_t)len)
+        die_errno("write /proc/%s", path);
+    close(fd);
+    close(proc);
 }
 
 static unsigned long locked_flags(const char *path)
@@ -320,6 +368,7 @@ void op_mount_tmpcopyup(const char *src, const char *target, const char *fstype,
     int under = open_in_root(target, O_RDONLY | O_DIRECTORY, 0);
     if (under < 0)
         die_errno("open %s in rootfs for tmpcopyup", target);
+    check_not_led_into_proc(under, target);
     mount_at_fd(under, src, target, fstype, flags, data);
     int top = open_in_root(target, O_RDONLY | O_DIRECTORY, 0); /* the new filesystem */
     if (top < 0)
