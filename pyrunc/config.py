@@ -445,7 +445,10 @@ def _scheduler(v: object, path: str) -> bytes | None:
         if not rt <= dl <= (per or dl):  # the kernel's rule (period 0 means the deadline)
             raise ConfigError(path, "SCHED_DEADLINE needs runtime <= deadline <= period")
     import struct
-    return struct.pack("<IIQiIQQQ", 56, SCHED_POLICIES[pol], flags, nice, prio, rt, dl, per)
+    # util_min and util_max (0): the spec has no fields for them, but the kernel reads all
+    # 56 bytes the size says, and with the UTIL_CLAMP flags it uses them.
+    return struct.pack("<IIQiIQQQII", 56, SCHED_POLICIES[pol], flags, nice, prio, rt, dl, per,
+                       0, 0)
 
 
 def cpu_list(v: str | None, path: str) -> bytes:

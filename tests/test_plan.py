@@ -328,3 +328,97 @@ def test_the_init_is_not_dumpable_while_it_holds_the_sync_pipe():
         os.close(sync_r)
         if pid:
             os.waitpid(pid, 0)
+
+
+def test_sched_attr_is_the_whole_struct_and_the_init_checks_its_size():
+    """struct sched_attr is 56 bytes with util_min/util_max; the kernel reads what its size
+    field says, so the packed value must hold all of it, and the init refuses a record whose
+    size field is not its length (it read 8 bytes past a 48-byte plan argument before)."""
+    from pyrunc.config import Process
+    from conformance.bundle import default_config
+    proc = default_config(["true"])["process"]
+    proc["scheduler"] = {"policy": "SCHED_BATCH", "nice": 3, "flags": ["SCHED_FLAG_RESET_ON_FORK"]}
+    attr = Process(proc).scheduler
+    assert len(attr) == 56 and struct.unpack_from("<I", attr)[0] == 56
+    for bad in (attr[:48], struct.pack("<I", 60) + attr[4:], b"\1"):
+        p = Plan()
+        p.add("CLONE", 0)
+        p.add("SCHED_ATTR", bad)
+        p.add("RESOLVE_EXEC", "true", "/usr/bin:/bin")
+        p.add("EXEC", 0, 1, "true")
+        status, said = run_init(p.encode())
+        os.waitpid(int(said.splitlines()[0][1:]), 0)
+        assert "plan: SCHED_ATTR" in said, said
+
+
+def test_a_path_too_long_is_an_error_never_a_shorter_path(tmp_path):
+    """MKDIRS of a path over PATH_MAX: the init used to cut it and create the cut one."""
+    root = tmp_path / "root"
+    root.mkdir()
+    p = Plan()
+    p.add("CLONE", 0)
+    p.add("ROOT", str(root))
+    p.add("MKDIRS", "/" + "d/" * 2100, 0o755)
+    p.add("RESOLVE_EXEC", "true", "/usr/bin:/bin")
+    p.add("EXEC", 0, 1, "true")
+    status, said = run_init(p.encode())
+    os.waitpid(int(said.splitlines()[0][1:]), 0)
+    assert "path too long" in said, said
+    assert list(root.iterdir()) == []
+
+
+def test_mount_data_never_reaches_an_error_message(tmp_path):
+    """Mount data may hold credentials (cifs, nfs): a failed mount names everything else."""
+    root = tmp_path / "root"
+    (root / "mnt").mkdir(parents=True)
+    p = Plan()
+    p.add("CLONE", 0)
+    p.add("ROOT", str(root))
+    p.add("MOUNT", "//server/share", "/mnt", "no-such-fs", 0, "username=u,password=SECRET")
+    p.add("RESOLVE_EXEC", "true", "/usr/bin:/bin")
+    p.add("EXEC", 0, 1, "true")
+    status, said = run_init(p.encode())
+    os.waitpid(int(said.splitlines()[0][1:]), 0)
+    assert "mount //server/share to /mnt (type no-such-fs" in said, said
+    assert "SECRET" not in said
+
+
+def _refuse_syscall_filter(nr: int) -> bytes:
+    """A classic BPF seccomp program: syscall ``nr`` fails with EPERM, the rest is allowed."""
+    ld, jeq, ret = 0x20, 0x15, 0x06
+    ins = [(ld, 0, 0, 0), (jeq, 0, 1, nr), (ret, 0, 0, 0x00050000 | 1), (ret, 0, 0, 0x7fff0000)]
+    return b"".join(struct.pack("<HBBI", *i) for i in ins)
+
+
+def test_fds_are_closed_on_exec_even_when_seccomp_refuses_close_range():
+    """A leaked, inheritable fd of pyrunc's caller never reaches the container: with
+    close_range refused (Docker's profile does it under noNewPrivileges) the init marks the
+    fds its procfs lists, and checks that it could."""
+    leaked = os.open("/dev/null", os.O_RDONLY)  # inheritable: a caller's leak
+    os.dup2(leaked, 1000)
+    os.close(leaked)
+    try:
+        p = Plan()
+        p.add("CLONE", 0)
+        p.add("NO_NEW_PRIVS")
+        p.add("SECCOMP", 0, _refuse_syscall_filter(436))  # close_range on x86_64
+        p.add("RESOLVE_EXEC", "sh", "/usr/bin:/bin")
+        p.add("EXEC", 0, 3, "sh", "-c", "ls /proc/self/fd > /dev/stderr")
+        plan_r, plan_w = os.pipe()
+        sync_r, sync_w = os.pipe()
+        proc = subprocess.Popen([str(INIT), str(plan_r), str(sync_w)],
+                                pass_fds=(plan_r, sync_w, 1000), stdin=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)
+        os.close(plan_r)
+        os.close(sync_w)
+        os.write(plan_w, p.encode())
+        os.close(plan_w)
+        said = os.read(sync_r, 4096).decode()
+        os.close(sync_r)
+        pid = int(said.splitlines()[0][1:])
+        os.waitpid(pid, 0)
+        listed = proc.stderr.read().decode().split()
+        proc.wait(timeout=20)
+        assert "1000" not in listed and "0" in listed, (said, listed)
+    finally:
+        os.close(1000)

@@ -1,6 +1,7 @@
 /* Scheduling attributes of the container process: I/O priority, scheduler, CPU affinity.
  * pyrunc computes every value (including the packed struct sched_attr); this only calls. */
 #define _GNU_SOURCE
+#include <endian.h>
 #include <sched.h>
 #include <stdint.h>
 #include <string.h>
@@ -19,6 +20,13 @@ void op_ioprio(uint64_t value)
 
 void op_sched_attr(const struct plan_arg *attr)
 {
+    uint32_t size;
+    /* The kernel reads as many bytes as the struct's size field says: it must be the op's. */
+    if (attr->len < sizeof(size))
+        die("plan: SCHED_ATTR is too short");
+    memcpy(&size, attr->data, sizeof(size));
+    if (le32toh(size) != attr->len)
+        die("plan: SCHED_ATTR says %u bytes but holds %u", le32toh(size), attr->len);
     if (syscall(SYS_sched_setattr, 0, attr->data, 0) < 0)
         die_errno("sched_setattr");
 }

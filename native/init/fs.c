@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <linux/mount.h>
 #include <linux/openat2.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,7 +57,18 @@ int open_in_root(const char *path, int flags, int mode)
 
 void fd_path(int fd, char *buf, size_t len)
 {
-    snprintf(buf, len, "/proc/self/fd/%d", fd);
+    path_printf(buf, len, "/proc/self/fd/%d", fd);
+}
+
+/* snprintf for a path: one that does not fit is an error, never a shorter path. */
+void path_printf(char *buf, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, len, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= len)
+        die("path too long (over %zu bytes)", len - 1);
 }
 
 /* Split path into its parent (opened in root, created if needed) and its last component. */
@@ -77,7 +89,7 @@ int parent_in_root(const char *path, const char **base)
     if (n == 0)
         return open_in_root("/", O_PATH | O_DIRECTORY, 0);
     char copy[4096];
-    snprintf(copy, sizeof(copy), "%s", parent);
+    path_printf(copy, sizeof(copy), "%s", parent);
     mkdirs_in_root(copy, 0755);
     int fd = open_in_root(copy, O_PATH | O_DIRECTORY, 0);
     if (fd < 0)
@@ -91,7 +103,7 @@ int parent_in_root(const char *path, const char **base)
 void mkdirs_in_root(const char *path, unsigned mode)
 {
     char cur[4096], prefix[4096], next[4096];
-    snprintf(cur, sizeof(cur), "%s", path);
+    path_printf(cur, sizeof(cur), "%s", path);
     for (int hops = 0; hops < 40; hops++) {
         int fd = open_in_root(cur, O_PATH | O_DIRECTORY, 0);
         if (fd >= 0) {
@@ -124,7 +136,7 @@ void mkdirs_in_root(const char *path, unsigned mode)
             fd = open_in_root(cand, O_PATH | O_DIRECTORY, 0);
             if (fd >= 0) {
                 close(fd);
-                snprintf(prefix, sizeof(prefix), "%s", cand);
+                path_printf(prefix, sizeof(prefix), "%s", cand);
                 continue;
             }
             if (errno != ENOENT)
@@ -139,12 +151,12 @@ void mkdirs_in_root(const char *path, unsigned mode)
                 if ((size_t)snprintf(next, sizeof(next), "%s/%s/%s",
                                      target[0] == '/' ? "" : prefix, target, p) >= sizeof(next))
                     die("mkdir %s in rootfs: path too long", path);
-                snprintf(cur, sizeof(cur), "%s", next);
+                path_printf(cur, sizeof(cur), "%s", next);
                 restarted = 1;
             } else if (mkdirat(pfd, comp, mode) < 0 && errno != EEXIST) {
                 die_errno("mkdir %s in rootfs", cand);
             } else {
-                snprintf(prefix, sizeof(prefix), "%s", cand);
+                path_printf(prefix, sizeof(prefix), "%s", cand);
             }
             close(pfd);
         }
@@ -178,7 +190,7 @@ void mkfile_in_root(const char *path, unsigned mode)
 #define PROC_SUPER_MAGIC 0x9fa0
 #define PROC_ROOT_INO 1
 
-static int is_procfs(int fd)
+int fd_is_procfs(int fd)
 {
     struct statfs sfs;
     if (fstatfs(fd, &sfs) < 0)
@@ -195,7 +207,7 @@ static int names_proc(const char *path)
  * the image (see pyrunc/plan.py): a volume there would redirect the runtime's own writes. */
 static void check_not_led_into_proc(int fd, const char *target)
 {
-    if (!names_proc(target) && is_procfs(fd))
+    if (!names_proc(target) && fd_is_procfs(fd))
         die("mount target %s resolves into /proc through a symlink: refusing to mount there",
             target);
 }
@@ -217,7 +229,7 @@ void op_proc_write(const char *path, const char *data, uint32_t len)
         die_errno("open /proc to write %s", path);
     if (fstat(proc, &st) < 0)
         die_errno("stat /proc");
-    if (!is_procfs(proc) || st.st_ino != PROC_ROOT_INO)
+    if (!fd_is_procfs(proc) || st.st_ino != PROC_ROOT_INO)
         die("/proc is not the root of a procfs mount: refusing to write %s through it", path);
     int fd = openat2_in(proc, path, O_WRONLY | O_CLOEXEC | O_NOCTTY, 0,
                         RESOLVE_BENEATH | RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS |
@@ -257,9 +269,8 @@ static void mount_at_fd(int fd, const char *src, const char *target, const char 
         flags |= locked_flags(path);
         rc = mount(NULL, path, NULL, flags, *data ? data : NULL);
     }
-    if (rc < 0)
-        die_errno("mount %s to %s (type %s, flags 0x%lx, data \"%s\")", src, target, fstype,
-                  flags, data);
+    if (rc < 0) /* data may hold credentials (cifs, nfs...): never in a message */
+        die_errno("mount %s to %s (type %s, flags 0x%lx)", src, target, fstype, flags);
 }
 
 void op_mount(const char *src, const char *target, const char *fstype, unsigned long flags,

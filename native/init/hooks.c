@@ -8,7 +8,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/close_range.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -72,7 +71,10 @@ static __attribute__((noreturn)) void hook_child(int in, int out, const char *pa
     sigprocmask(SIG_SETMASK, &empty, NULL);
     if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
         _exit(127);
-    syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+    if (cloexec_from(3) < 0) {
+        dprintf(2, "mark fds close-on-exec: %s", strerror(errno));
+        _exit(127);
+    }
     execve(path, argv, envp);
     dprintf(2, "exec %s: %s", path, strerror(errno));
     _exit(127);

@@ -39,6 +39,9 @@ void mkdirs_in_root(const char *path, unsigned mode);
 void mkfile_in_root(const char *path, unsigned mode);
 int parent_in_root(const char *path, const char **base);
 void fd_path(int fd, char *buf, size_t len);
+int fd_is_procfs(int fd);
+void path_printf(char *buf, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 void op_mount(const char *src, const char *target, const char *fstype, unsigned long flags,
               const char *data);
 void op_mount_setattr(const char *target, uint64_t flags, uint64_t set, uint64_t clr);
@@ -72,6 +75,8 @@ void op_seccomp(uint64_t flags, const struct plan_arg *prog);
 void op_resolve_exec(const char *name, const char *path);
 void op_wait_fifo(int fd);
 void op_exec(const struct plan_rec *r) __attribute__((noreturn));
+int cloexec_from(int first);
+#define NR_OPEN_MAX (1 << 20) /* the kernel's NR_OPEN: no fd number reaches it */
 void op_console(int sock, int bind_console);
 
 /* hooks.c: createContainer and startContainer hooks, run inside the container */

@@ -1,4 +1,5 @@
 /* Reading and checking the plan: every record's arguments must match plan_op_table. */
+#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +42,7 @@ static uint32_t get_u32(size_t *pos)
         die("plan truncated");
     memcpy(&v, buf + *pos, 4);
     *pos += 4;
-    return v;
+    return le32toh(v); /* the format is little-endian (pyrunc/plan.py) */
 }
 
 static const char *op_args(uint32_t op)
@@ -120,7 +121,7 @@ uint64_t arg_u64(const struct plan_rec *r, uint32_t i)
 {
     uint64_t v;
     memcpy(&v, r->args[i].data, 8);
-    return v;
+    return le64toh(v);
 }
 
 const char *arg_str(const struct plan_rec *r, uint32_t i)

@@ -1,6 +1,7 @@
 /* Operations on the process itself: credentials, capabilities, seccomp, the wait for `start`,
  * the console and the final execve. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -104,31 +105,37 @@ void op_seccomp(uint64_t flags, const struct plan_arg *prog)
         report("N%ld", fd);
 }
 
-static int is_executable(const char *path)
+/* 0 when path is a regular file this process may execute, else the errno saying why (a
+ * directory or another non-regular file is EACCES, as execve would say). */
+static int exec_error(const char *path)
 {
     struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+    if (stat(path, &st) < 0)
+        return errno;
+    if (!S_ISREG(st.st_mode))
+        return EACCES;
+    return access(path, X_OK) == 0 ? 0 : errno;
 }
 
 void op_resolve_exec(const char *name, const char *path)
 {
     if (strchr(name, '/')) {
-        if (!is_executable(name)) {
-            errno = errno ? errno : EACCES;
+        int err = exec_error(name);
+        if (err) {
+            errno = err;
             die_errno("exec: \"%s\": stat %s", name, name);
         }
-        snprintf(exec_path, sizeof(exec_path), "%s", name);
+        path_printf(exec_path, sizeof(exec_path), "%s", name);
         return;
     }
     const char *p = path;
     while (*p || p == path) {
         const char *end = strchrnul(p, ':');
         size_t n = (size_t)(end - p);
-        if (n == 0)
-            snprintf(exec_path, sizeof(exec_path), "./%s", name);
-        else
-            snprintf(exec_path, sizeof(exec_path), "%.*s/%s", (int)n, p, name);
-        if (is_executable(exec_path))
+        int fits = n == 0 ? snprintf(exec_path, sizeof(exec_path), "./%s", name)
+                          : snprintf(exec_path, sizeof(exec_path), "%.*s/%s", (int)n, p, name);
+        /* a candidate longer than PATH_MAX cannot be executed: never try a cut one */
+        if (fits > 0 && (size_t)fits < sizeof(exec_path) && exec_error(exec_path) == 0)
             return;
         if (!*end)
             break;
@@ -182,7 +189,7 @@ void op_exec(const struct plan_rec *r)
             envp[i - argc] = r->args[i + 2].data;
     }
     if (!exec_path[0])
-        snprintf(exec_path, sizeof(exec_path), "%s", argv[0]);
+        path_printf(exec_path, sizeof(exec_path), "%s", argv[0]);
 
     /* The user's process starts with default signal dispositions and an empty mask. */
     /* The raw syscalls: glibc's wrappers refuse signals 32 and 33 (its own), which a caller
@@ -201,20 +208,52 @@ void op_exec(const struct plan_rec *r)
     int keep = 3 + (int)preserve;
     if (sync_fd >= 0 && sync_fd < keep)
         die("sync fd collides with a preserved fd");
-    if (syscall(SYS_close_range, keep, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
-        /* A seccomp profile loaded just before (noNewPrivileges) may refuse close_range,
-         * as Docker's default does: mark them one by one with fcntl instead. */
-        struct rlimit rl;
-        int top = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536 ? (int)rl.rlim_cur
-                                                                           : 65536;
-        for (int fd = keep; fd < top; fd++) {
-            int fl = fcntl(fd, F_GETFD);
-            if (fl >= 0 && !(fl & FD_CLOEXEC) && fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0)
-                die_errno("mark fd %d close-on-exec", fd);
-        }
-    }
+    if (cloexec_from(keep) < 0)
+        die_errno("mark the fds above %d close-on-exec", keep - 1);
     execve(exec_path, argv, envp);
     die_errno("exec %s", exec_path);
+}
+
+static int set_cloexec(int fd)
+{
+    int fl = fcntl(fd, F_GETFD);
+    if (fl < 0)
+        return errno == EBADF ? 0 : -1;
+    return (fl & FD_CLOEXEC) || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) == 0 ? 0 : -1;
+}
+
+/* Mark every fd >= first close-on-exec, so that nothing the runtime's caller leaked into it
+ * reaches the container (CVE-2024-21626 class); -1 with errno on failure.  close_range first; a
+ * seccomp profile loaded just before (noNewPrivileges) may refuse it, as Docker's does: then
+ * the fds a procfs lists, and with no procfs every number up to the kernel's NR_OPEN. */
+int cloexec_from(int first)
+{
+    if (syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+        return 0;
+    int dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0 && fd_is_procfs(dfd)) {
+        DIR *d = fdopendir(dfd);
+        if (!d)
+            return -1;
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (e->d_name[0] == '.')
+                continue;
+            int fd = atoi(e->d_name);
+            if (fd >= first && fd != dfd && set_cloexec(fd) < 0) {
+                closedir(d);
+                return -1;
+            }
+        }
+        closedir(d);
+        return 0;
+    }
+    if (dfd >= 0)
+        close(dfd);
+    for (int fd = first; fd < NR_OPEN_MAX; fd++)
+        if (set_cloexec(fd) < 0)
+            return -1;
+    return 0;
 }
 
 static void send_fd(int sock, int fd, const char *name)
