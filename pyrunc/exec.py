@@ -208,6 +208,8 @@ def sub_cgroup(cg, specs: list[str]):
         if sub is None:
             paths[key] = base
             continue
+        if ".." in sub.split("/"):  # runc: the sub-cgroup must stay below the container's
+            raise PyruncError(f"--cgroup: bad sub cgroup path: {sub}")
         rel = clean_path("/" + sub).lstrip("/")
         full = base.rstrip("/") + "/" + rel if rel else base
         if not os.path.isdir(full):

@@ -228,6 +228,9 @@ def test_exec_cgroup_sub_cgroup(rt):
     assert got["memory"] == pids_path
     r = rt("exec", "--cgroup", "pids:nosuch", cid, "true")
     assert r.returncode == 255 and "nosuch" in r.stderr
+    for bad in ("..", "pids:..", "sub/../..", "pids:sub/../../x"):  # never above the container's
+        r = rt("exec", "--cgroup", bad, cid, "true")
+        assert r.returncode == 255 and "bad sub cgroup path" in r.stderr, (bad, r.stderr)
 
 
 def test_home_from_the_container_passwd(rt):
