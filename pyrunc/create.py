@@ -176,14 +176,18 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
         # device rules are set meanwhile, in parallel with the clone's new namespaces.
         init.send_plan(plan)
         cgroup.apply(cfg.linux.resources or None, linux_devices=cfg.linux.devices)
-        os.write(ready_w, b"1")
-        os.close(ready_w)
-        ready_w = -1
+        # The container process is recorded before it is let go: until the cgroups-ready
+        # byte it waits, and dies of the pipe's EOF if pyrunc is killed, so a container whose
+        # process outlives a SIGKILL of create always has its init file (state never calls a
+        # live container stopped).
         init.wait_for("P")
         st.pid = init.pid
         ps = proc_start_time(init.pid)
         st.start_time = ps[1] if ps else 0
         st.save_init()
+        os.write(ready_w, b"1")
+        os.close(ready_w)
+        ready_w = -1
         if state_w >= 0:
             # The init waits before pivot_root: host hooks first, then its state records.
             init.wait_for("H")

@@ -366,7 +366,7 @@ def test_init_runs_from_a_sealed_memfd(rt):
 def test_sigkill_of_create_is_cleaned_by_delete_force(rt):
     """A SIGKILL of pyrunc at any moment leaves what `delete -f` fully cleans."""
     b = rt.bundle(SLEEP)
-    for delay in (0.0, 0.002, 0.005, 0.01, 0.02, 0.04):
+    for delay in [i * 0.0008 for i in range(25)] + [0.02, 0.04]:
         cid = rt.new_id()
         p = subprocess.Popen(rt.command("create", "--bundle", b, cid),
                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -374,9 +374,31 @@ def test_sigkill_of_create_is_cleaned_by_delete_force(rt):
         threading.Event().wait(delay)
         p.send_signal(signal.SIGKILL)
         p.wait()
+        _assert_state_tells_the_truth(rt, b, cid)
         rt("delete", "--force", cid)
         assert not (rt.root / cid).exists()
         # the leftover check of the fixture proves no process, cgroup or mount remains
+
+
+def _assert_state_tells_the_truth(rt, bundle, cid):
+    """State never calls a container stopped while a process of it lives on (issue 16, item 7):
+    a process that outlives the killed create must be the one its state names."""
+    from conformance import leftovers
+    inner = json.loads((bundle / "config.json").read_text())["linux"]["cgroupsPath"]
+    deadline = time.monotonic() + 5  # a process that saw pyrunc die is still exiting
+    while True:
+        pids = set()
+        for h in leftovers.hierarchies():
+            procs = h / inner.lstrip("/") / "cgroup.procs"
+            if procs.exists():
+                pids |= {int(x) for x in procs.read_text().split()}
+        r = rt("state", cid)
+        state = json.loads(r.stdout) if r.returncode == 0 else None
+        if not pids or (state and state["status"] != "stopped" and state["pid"] in pids):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"state says {state} while {sorted(pids)} live in its cgroup")
+        time.sleep(0.02)
 
 
 def test_a_container_with_the_old_json_state_is_still_found_and_cleaned(rt):

@@ -16,19 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from conformance import leftovers
 from conformance.bundle import CGROUP_PARENT
 from conformance.linux import skip_on_runc
-
-
-def _hierarchies() -> list[Path]:
-    """Every mounted cgroup hierarchy (v1 controllers and cgroup2), from the mount table."""
-    out = []
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        f = line.split()
-        fstype = f[f.index("-") + 1]
-        if fstype in ("cgroup", "cgroup2"):
-            out.append(Path(f[4]))
-    return out
 
 
 class HostCgroup:
@@ -37,7 +27,7 @@ class HostCgroup:
     def __init__(self, name: str) -> None:
         self.path = f"{CGROUP_PARENT}/{name}"
         self.dirs = []
-        for h in _hierarchies():
+        for h in leftovers.hierarchies():
             d = h
             for part in self.path.strip("/").split("/"):
                 d = d / part
