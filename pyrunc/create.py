@@ -65,6 +65,7 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
         cfg = config_mod.load(bundle)
     if not os.path.isdir(cfg.root_path):
         raise PyruncError(f"rootfs ({cfg.root_path}) does not exist")
+    _check_rootfs_not_a_symlink(cfg, bundle)
     proc = cfg.process
     if proc is None:
         raise PyruncError("process: is required to create a container")
@@ -230,6 +231,26 @@ def _off_our_cpu(pid: int, cpus: set[int]) -> None:
             os.sched_setaffinity(pid, others)
     except (OSError, ValueError, IndexError):
         pass  # only a matter of speed
+
+
+def _check_rootfs_not_a_symlink(cfg: "Config", bundle: str) -> None:
+    """runc's rule: root.path, taken from the bundle's real directory when relative, must name
+    the rootfs itself, with no symlink on the way ("invalid rootfs: not an absolute path, or a
+    symlink"): what is bind-mounted as the container's root is then the directory the config
+    names, not one a symlink in the bundle leads to."""
+    rp = cfg.raw["root"]["path"]
+    path = "" if rp.startswith("/") else bundle.rstrip("/")
+    for part in os.path.normpath(rp).split("/"):  # lstat per component: realpath loads os
+        if not part:
+            continue
+        path = f"{path}/{part}"
+        try:
+            link = os.lstat(path).st_mode & 0o170000 == 0o120000
+        except OSError:
+            return  # gone meanwhile: the mount will say so
+        if link:
+            raise PyruncError(f"root.path: invalid rootfs {rp}: not an absolute path, or a "
+                              "symlink")
 
 
 def _own_pid_namespace(cfg: "Config") -> bool:

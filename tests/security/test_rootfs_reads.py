@@ -48,3 +48,28 @@ def test_exec_never_reads_the_hosts_passwd(rt, tmp_path):
         assert "/HOST-LEAK" not in r.stdout, f"HOME came from the host's file at exec {i + 1}"
     rt.kill_and_delete(cid)
     assert homes <= {"/root", "/", ""}, homes
+
+
+def test_a_rootfs_that_is_a_symlink_is_refused(rt, tmp_path):
+    """runc: "invalid rootfs: not an absolute path, or a symlink" (issue 16): what becomes the
+    container's root is the directory the config names, never where a link in the bundle
+    leads (a bundle whose rootfs a less trusted party can re-point)."""
+    import os
+    from conformance.linux import create_fails
+
+    def prepare(b):
+        os.rename(b / "rootfs", b / "real-rootfs")
+        os.symlink("real-rootfs", b / "rootfs")
+    r = create_fails(rt, prepare=prepare)
+    assert "symlink" in r.stderr, r.stderr
+
+
+def test_a_bundle_reached_through_a_symlink_is_fine(rt, tmp_path):
+    """The rule is about root.path: runc takes a relative one from the bundle's real path."""
+    import os
+    b = rt.bundle(["true"])
+    link = tmp_path / "bundle-link"
+    os.symlink(b, link)
+    cid = rt.new_id()
+    rt.ok("create", "--bundle", link, cid)
+    rt.ok("delete", "--force", cid)
