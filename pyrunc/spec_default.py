@@ -52,12 +52,18 @@ def default_spec(rootless: bool = False) -> dict:
                               "/proc/sysrq-trigger"],
         },
     }
+    if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        # A pure cgroup v2 host: runc adds a cgroup namespace (IsCgroup2UnifiedMode).
+        spec["linux"]["namespaces"].append({"type": "cgroup"})
     if rootless:
         lx = spec["linux"]
         lx.pop("resources")
-        lx["namespaces"] = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "user")]
+        # runc's ToRootless: no network namespace (no way to set one up), a user namespace
+        lx["namespaces"] = [n for n in lx["namespaces"] if n["type"] != "network"] + \
+            [{"type": "user"}]
         lx["uidMappings"] = [{"containerID": 0, "hostID": os.getuid(), "size": 1}]
         lx["gidMappings"] = [{"containerID": 0, "hostID": os.getgid(), "size": 1}]
+        cgroup_mount = next(m for m in spec["mounts"] if m["destination"] == "/sys/fs/cgroup")
         mounts = [m for m in spec["mounts"] if m["destination"] not in ("/sys", "/sys/fs/cgroup")]
         for m in mounts:
             if m["destination"] == "/dev/pts":
@@ -66,6 +72,7 @@ def default_spec(rootless: bool = False) -> dict:
                 pass
         mounts.append({"destination": "/sys", "type": "none", "source": "/sys",
                        "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]})
+        mounts.append(cgroup_mount)  # runc keeps it, after the /sys bind
         spec["mounts"] = mounts
     return spec
 

@@ -228,11 +228,13 @@ def test_version_and_help(runtime):
     assert out.returncode == 0 and "create" in out.stdout
 
 
-def test_spec_matches_runc(tmp_path, runtime):
+@pytest.mark.parametrize("flags", [[], ["--rootless"]])
+def test_spec_matches_runc(tmp_path, runtime, flags):
+    """On this host: a cgroup namespace on a pure cgroup v2 host, as runc adds one there."""
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    subprocess.run([runtime, "spec", "--bundle", tmp_path / "a"], check=True)
-    subprocess.run(["runc", "spec", "--bundle", tmp_path / "b"], check=True)
+    subprocess.run([runtime, "spec", *flags, "--bundle", tmp_path / "a"], check=True)
+    subprocess.run(["runc", "spec", *flags, "--bundle", tmp_path / "b"], check=True)
     ours = json.loads((tmp_path / "a" / "config.json").read_text())
     theirs = json.loads((tmp_path / "b" / "config.json").read_text())
     for d in (ours, theirs):
