@@ -19,6 +19,7 @@ from pyrunc.args import Flag, UsageError, parse
 from pyrunc.errors import PyruncError
 
 SIGKILL = 9
+CLONE_NEWCGROUP = 0x02000000
 
 EXEC_FLAGS = [
     Flag("console-socket", "str", "", "path to an AF_UNIX socket which will receive the master "
@@ -74,13 +75,7 @@ def build_process(base: dict, o: dict, args: list[str]) -> dict:
     """The process dict to run: the --process file, or the container's process + the flags."""
     from pyrunc import jsonio
     if o.get("process"):
-        try:
-            with open(o["process"], "rb") as f:
-                p = jsonio.loads(f.read())
-        except OSError as e:
-            raise PyruncError(f"open {o['process']}: {e.strerror}") from None
-        except ValueError as e:
-            raise PyruncError(f"{o['process']}: invalid JSON: {e}") from None
+        p = jsonio.load_file(o["process"], o["process"])
         if not isinstance(p, dict):
             raise PyruncError(f"{o['process']}: must be a JSON object")
         return p
@@ -155,15 +150,17 @@ def namespaces_to_join(pid: int) -> list[tuple[int, str]]:
     return out
 
 
-def exec_plan(pid: int, proc, seccomp, preserve: int, console: int | None,
-              notify_ack: int | None = None, cgroup_join: list | None = None):
-    """The init's plan for one exec'd process (see the module docstring)."""
+def exec_plan(namespaces: list[tuple[int, str]], proc, seccomp, preserve: int,
+              console: int | None, notify_ack: int | None = None,
+              cgroup_join: list | None = None):
+    """The init's plan for one exec'd process (see the module docstring); ``namespaces`` is
+    namespaces_to_join of the container's init."""
     from pyrunc.plan import Plan
     from pyrunc.planner import add_credentials, enter_cgroup_ops, inherited_attrs, sched_ops
     p = Plan()
     enter_cgroup_ops(p, proc, cgroup_join or [])
     inherited_attrs(p, proc)
-    for flag, path in namespaces_to_join(pid):
+    for flag, path in namespaces:
         p.add("SETNS", flag, path)
     p.add("CLONE", 0)
     p.add("PDEATHSIG", SIGKILL)
@@ -290,13 +287,14 @@ def spawn_exec(st, proc, o: dict, console_fd: int) -> int:
         extra.append(ack_r)
     from pyrunc.passwd import with_home
     proc.env = with_home(proc.env, st.open_root, proc.user.uid)
+    namespaces = namespaces_to_join(st.pid)
     join = []
     if st.cgroup:
         cg = Cgroup.from_json(st.cgroup)
         if o.get("cgroup"):
             cg = sub_cgroup(cg, o["cgroup"])
-        join = cg.join_ops()
-    plan = exec_plan(st.pid, proc, seccomp, preserve, console, notify_ack, join).encode()
+        join = cg.join_ops(move_self=any(f == CLONE_NEWCGROUP for f, _ in namespaces))
+    plan = exec_plan(namespaces, proc, seccomp, preserve, console, notify_ack, join).encode()
     try:
         init = start_init(plan, preserve, extra)
     finally:

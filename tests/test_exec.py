@@ -276,3 +276,25 @@ def test_exec_rlimits_and_created_container(rt):
     cid = rt.create(b)  # exec works before start too, as with runc
     assert rt.ok("exec", cid, "sh", "-c", "ulimit -n").stdout == "1024\n"
     assert rt.status(cid) == "created"
+
+
+def test_exec_into_a_cgroup_namespace_lands_in_the_containers_cgroup(rt, tmp_path):
+    """Docker's default on cgroup v2: a private cgroup namespace.  On an nsdelegate cgroup2
+    (every systemd host) the exec'd process must be in the container's cgroup before it
+    joins the namespace (it failed there with "clone into the container's cgroup: no such
+    file or directory"); everywhere it must end up in the container's cgroup, seeing it as /."""
+    def edit(cfg):
+        cfg["linux"]["namespaces"].append({"type": "cgroup"})
+    cid = running(rt, config_edit=edit)
+    init_cg = open(f"/proc/{rt.state(cid)['pid']}/cgroup").read()
+    pid_file = tmp_path / "exec.pid"
+    p = rt.popen("exec", "--pid-file", pid_file, cid, "sh", "-c",
+                 "exec sleep 100")
+    wait_file(pid_file)
+    pid = int(pid_file.read_text())
+    assert open(f"/proc/{pid}/cgroup").read() == init_cg
+    inside = rt.ok("exec", cid, "cat", "/proc/self/cgroup").stdout.splitlines()
+    assert inside and all(line.endswith(":/") for line in inside), inside
+    p.kill()
+    p.wait()
+    rt.kill_and_delete(cid)

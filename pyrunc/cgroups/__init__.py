@@ -259,14 +259,23 @@ class Cgroup:
                 where = e.filename or p
                 raise PyruncError(f"cannot create cgroup {where}: {e.strerror}") from None
 
-    def join_ops(self) -> list[tuple[str, str]]:
+    def join_ops(self, move_self: bool = False) -> list[tuple[str, str]]:
         """How the init's first stage enters the cgroup itself (plan ops CGROUP_JOIN and
         CGROUP_CLONE_INTO): it writes "0" to each v1 `tasks` file, and is cloned into the cgroup2
         directory.  Neither takes the kernel's global threadgroup lock, whose first write of a
-        pid to cgroup.procs waits ~10 ms for an RCU grace period (runc pays it on every create)."""
+        pid to cgroup.procs waits ~10 ms for an RCU grace period (runc pays it on every create).
+
+        ``move_self``: the first stage moves itself into the cgroup2 directory too ("0" to its
+        cgroup.procs), for an exec that then joins the container's cgroup namespace: on an
+        nsdelegate cgroup2 (every systemd host) a process may only be cloned into a cgroup
+        that is inside its cgroup namespace, and the first stage's own cgroup would not be."""
         ops = []
         for key, p in self.paths.items():
-            op = ("CGROUP_CLONE_INTO", p) if key == "" else ("CGROUP_JOIN", p + "/tasks")
+            if key == "":
+                op = ("CGROUP_JOIN", p + "/cgroup.procs") if move_self else \
+                    ("CGROUP_CLONE_INTO", p)
+            else:
+                op = ("CGROUP_JOIN", p + "/tasks")
             if op not in ops:
                 ops.append(op)
         return ops
