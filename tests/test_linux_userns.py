@@ -115,10 +115,13 @@ def test_unsearchable_rootfs_parent_is_a_clear_error(rt, tmp_path):
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o700)
 
+    def edit(cfg):
+        add_userns(cfg)
+        cfg["root"]["path"] = str(locked / "rootfs")
+
     def prepare(b):
         (b / "rootfs").rename(locked / "rootfs")
-        (b / "rootfs").symlink_to(locked / "rootfs")
-    r = create_fails(rt, add_userns, prepare=prepare)
+    r = create_fails(rt, edit, prepare=prepare)
     assert "root.path:" in r.stderr and "cannot be searched" in r.stderr
 
 
