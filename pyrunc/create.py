@@ -108,7 +108,7 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
         planner = Planner(cfg, fds, no_pivot=opts.no_pivot, seccomp=seccomp,
                           cgroup_mounts=_cgroup_binds(cgroup), container_id=cid,
                           no_new_keyring=opts.no_new_keyring, cgroup_join=cgroup.join_ops(),
-                          own_affinity=own_affinity)
+                          own_affinity=own_affinity, cgroup2_root=cgroup.v2_mountpoint())
         if init_hooks:
             hooks.plan_init_hooks(planner, cfg.hooks, base + 2 + n_extra)
         return planner.build().encode()

@@ -361,7 +361,7 @@ class Planner:
                  seccomp: object | None = None, cgroup_mounts: object | None = None,
                  container_id: str = "", no_new_keyring: bool = False,
                  cgroup_join: list[tuple[str, str]] | None = None,
-                 own_affinity: bytes | None = None) -> None:
+                 own_affinity: bytes | None = None, cgroup2_root: str | None = None) -> None:
         self.cfg = cfg
         self.cgroup_join = cgroup_join or []  # Cgroup.join_ops(): how the init enters them
         self.own_affinity = own_affinity  # see enter_cgroup_ops
@@ -371,6 +371,7 @@ class Planner:
         self.no_pivot = no_pivot
         self.seccomp = seccomp  # a compiled program (pyrunc.seccomp.SeccompProgram) or None
         self.cgroup_mounts = cgroup_mounts  # callable(Mount) -> list of (host dir, name) binds
+        self.cgroup2_root = cgroup2_root  # a pure v2 host's cgroup2 mount point
         self.before_pivot = None  # callable(Plan): ops after the mounts, before pivot_root
         self.after_start = None  # callable(Plan): ops after `start`, before the user's exec
         self.plan = Plan()
@@ -643,6 +644,13 @@ class Planner:
         binds = self.cgroup_mounts(m) if self.cgroup_mounts else None
         p.add("MKDIRS", dest, 0o755)
         if binds is None:
+            if self.userns and self.cfg.linux.namespace("cgroup") is None and self.cgroup2_root:
+                # A user namespace may not mount cgroup2 in the host's cgroup namespace
+                # (EPERM): bind the host's hierarchy instead, as runc does.
+                p.add("MOUNT", self.cgroup2_root, dest, "", MS_BIND | MS_REC, "")
+                p.add("MOUNT", "", dest, "", MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV |
+                      MS_NOEXEC | (flags & MS_RDONLY), "")
+                return
             p.add("MOUNT", "cgroup2", dest, "cgroup2", flags & ~MS_BIND, "")
             return
         p.add("MOUNT", "tmpfs", dest, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755")

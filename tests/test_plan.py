@@ -422,3 +422,29 @@ def test_fds_are_closed_on_exec_even_when_seccomp_refuses_close_range():
         assert "1000" not in listed and "0" in listed, (said, listed)
     finally:
         os.close(1000)
+
+
+def test_a_user_namespace_binds_cgroup2_where_it_cannot_mount_it():
+    """runc's fallback, decided up front: in a user namespace without a cgroup namespace of its
+    own, mounting cgroup2 is refused (EPERM), so on a pure v2 host the host's hierarchy is
+    bound instead; with a cgroup namespace, or without a user namespace, cgroup2 is mounted."""
+    from conformance.bundle import default_config
+    from conformance.linux import add_userns
+    from pyrunc.config import Config
+    from pyrunc.planner import Fds, Planner
+
+    def cgroup_ops(userns, cgroupns):
+        cfg = default_config(["true"])
+        if userns:
+            add_userns(cfg)
+        if cgroupns:
+            cfg["linux"]["namespaces"].append({"type": "cgroup"})
+        plan = Planner(Config(cfg, "/nonexistent-bundle"), Fds(0, fifo=5, console=None),
+                       cgroup2_root="/sys/fs/cgroup").build()
+        return [(op, args[:3]) for op, args in plan.records
+                if op == "MOUNT" and args[1] == "/sys/fs/cgroup"]
+    bind = cgroup_ops(userns=True, cgroupns=False)
+    assert bind[0] == ("MOUNT", ("/sys/fs/cgroup", "/sys/fs/cgroup", "")), bind
+    for userns, cgroupns in ((True, True), (False, False), (False, True)):
+        ops = cgroup_ops(userns, cgroupns)
+        assert ops[0] == ("MOUNT", ("cgroup2", "/sys/fs/cgroup", "cgroup2")), ops

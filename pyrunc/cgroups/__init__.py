@@ -228,6 +228,12 @@ class Cgroup:
                 return p
         return None
 
+    def v2_mountpoint(self) -> str | None:
+        """The cgroup2 mount point on a pure v2 host, else None."""
+        if self.mode != V2 or "" not in self.paths:
+            return None
+        return _mountpoint_of(self.paths[""], self.mountpoints or _mountpoints())
+
     def _dirs(self) -> list[str]:
         """Each distinct directory once (co-mounted controllers share one)."""
         seen: list[str] = []
