@@ -156,7 +156,8 @@ def exec_plan(namespaces: list[tuple[int, str]], proc, seccomp, preserve: int,
     """The init's plan for one exec'd process (see the module docstring); ``namespaces`` is
     namespaces_to_join of the container's init."""
     from pyrunc.plan import Plan
-    from pyrunc.planner import add_credentials, enter_cgroup_ops, inherited_attrs, sched_ops
+    from pyrunc.planner import (add_credentials, apparmor_ops, enter_cgroup_ops,
+                                inherited_attrs, sched_ops)
     p = Plan()
     enter_cgroup_ops(p, proc, cgroup_join or [])
     inherited_attrs(p, proc)
@@ -171,8 +172,7 @@ def exec_plan(namespaces: list[tuple[int, str]], proc, seccomp, preserve: int,
     for r in proc.rlimits:
         p.add("RLIMIT", r.resource, r.soft, r.hard)
     sched_ops(p, proc)
-    if proc.apparmor_profile:
-        raise PyruncError("apparmor profile: AppArmor is not enabled on this host")
+    apparmor_ops(p, proc.apparmor_profile, "apparmor profile")
     if proc.selinux_label:
         raise PyruncError("process label: SELinux is not enabled on this host")
     add_credentials(p, proc, seccomp, preserve, fifo=None, ready=True, notify_ack=notify_ack)

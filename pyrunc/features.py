@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from pyrunc import OCI_VERSION, caps
 from pyrunc.config import HOOK_STAGES
-from pyrunc.planner import EXTRA_MOUNT_OPTIONS, MOUNT_FLAGS, PROPAGATION, RECURSIVE_ATTRS
+from pyrunc.planner import (EXTRA_MOUNT_OPTIONS, MOUNT_FLAGS, PROPAGATION, RECURSIVE_ATTRS,
+                            apparmor_enabled)
 
 
 def features() -> dict:
@@ -20,7 +21,7 @@ def features() -> dict:
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False,
                        "rdma": True},
             "seccomp": seccomp_features(),  # the table the compiler itself uses
-            "apparmor": {"enabled": False},
+            "apparmor": {"enabled": apparmor_enabled()},
             "selinux": {"enabled": False},
             "intelRdt": {"enabled": False},
             "mountExtensions": {"idmap": {"enabled": True}},

@@ -104,7 +104,7 @@ OPS: list[tuple[str, int, str, str]] = [
     ("WAIT_ACK", 45, "u", "read one byte from fd u (blocks until pyrunc writes it), close u"),
     ("PROC_WRITE", 46, "ss", "write s2 to the existing file s1 of the container's procfs: s1 "
                              "is relative to /proc, which must be the root of a procfs mount, "
-                             "and is resolved beneath it crossing no mount and no symlink"),
+                             "and is resolved beneath it crossing no mount and no magic link"),
     ("HOOK_STATE", 70, "uu", "when u2 is 1 report H (pyrunc then runs its host hooks); read the "
                              "next state record (u32 length, text) from fd u1 for HOOK"),
     ("HOOK", 71, "uusS", "fork and execve hook S[0] with argv S[1:1+u2] and env S[1+u2:], the "

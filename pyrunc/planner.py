@@ -168,13 +168,48 @@ def unsupported_lsm(what: str) -> str:
     name, probe = {"apparmor": ("AppArmor", "/sys/module/apparmor/parameters/enabled"),
                    "selinux": ("SELinux", "/sys/fs/selinux/enforce"),
                    "rdt": ("Intel RDT", "/sys/fs/resctrl/info")}[what]
-    present = os.path.exists(probe)
-    if present and what == "apparmor":
-        with open(probe, "rb") as f:
-            present = f.read(1) == b"Y"
+    present = apparmor_enabled() if what == "apparmor" else os.path.exists(probe)
     if not present:
         return f"{name} is not {'available' if what == 'rdt' else 'enabled'} on this host"
     return f"{name} is enabled on this host but pyrunc cannot apply it yet"
+
+
+APPARMOR_ENABLED = "/sys/module/apparmor/parameters/enabled"
+APPARMOR_PROFILES = "/sys/kernel/security/apparmor/profiles"
+
+
+def apparmor_enabled() -> bool:
+    try:
+        with open(APPARMOR_ENABLED, "rb") as f:
+            return f.read(1) == b"Y"
+    except OSError:
+        return False
+
+
+def apparmor_ops(p: Plan, profile: str | None, jpath: str) -> None:
+    """process.apparmorProfile (create and exec), as runc applies it: "exec PROFILE" into the
+    process' own attr file, which takes effect at its execve, written through the container's
+    procfs (PROC_WRITE) before seccomp and the credential switch.  A profile that is not loaded
+    is an error naming it; "unconfined" where AppArmor is off asks for nothing."""
+    if not profile:
+        return
+    if not apparmor_enabled():
+        if profile == "unconfined":
+            return
+        raise ConfigError(jpath, unsupported_lsm("apparmor"))
+    if profile != "unconfined":
+        try:
+            with open(APPARMOR_PROFILES, "rb") as f:
+                loaded = {ln.rsplit(b" (", 1)[0].decode("utf-8", "replace")
+                          for ln in f.read().splitlines()}
+        except OSError:
+            loaded = None  # no securityfs to ask: the kernel will say
+        if loaded is not None and profile not in loaded:
+            raise ConfigError(jpath, f"AppArmor profile {profile!r} is not loaded")
+    # /proc/thread-self/attr/apparmor/ since Linux 5.8; the shared attr file before it
+    attr = ("thread-self/attr/apparmor/exec" if os.path.exists("/proc/self/attr/apparmor")
+            else "self/attr/exec")
+    p.add("PROC_WRITE", attr, f"exec {profile}")
 
 
 def check_caps_grantable(proc: Process | None) -> None:
@@ -726,8 +761,8 @@ class Planner:
             p.add("CONSOLE", self.fds.console, 1)
         for r in proc.rlimits:
             p.add("RLIMIT", r.resource, r.soft, r.hard)
-        for value, jp, what in ((proc.apparmor_profile, "process.apparmorProfile", "apparmor"),
-                                (proc.selinux_label, "process.selinuxLabel", "selinux"),
+        apparmor_ops(p, proc.apparmor_profile, "process.apparmorProfile")
+        for value, jp, what in ((proc.selinux_label, "process.selinuxLabel", "selinux"),
                                 (lx.mount_label, "linux.mountLabel", "selinux"),
                                 (lx.intel_rdt, "linux.intelRdt", "rdt")):
             if value:

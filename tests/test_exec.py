@@ -163,7 +163,7 @@ def test_exec_usage_errors(rt):
     assert "process args cannot be empty" in rt("exec", cid).stderr
     r = rt("exec", cid, "sh", "-c", "echo $0 $1", "--cwd", "/x")  # flags after the id: argv
     assert r.returncode == 0 and r.stdout.split() == ["--cwd", "/x"]
-    r = rt("exec", "--apparmor", "foo", cid, "true")
+    r = rt("exec", "--apparmor", "pyrunc-test-not-loaded", cid, "true")
     assert r.returncode == 255 and "apparmor" in r.stderr.lower()
     r = rt("exec", "-t", "-d", cid, "true")
     assert r.returncode == 255 and "console socket" in r.stderr

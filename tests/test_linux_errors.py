@@ -157,7 +157,7 @@ CASES = [
                                              {"type": "network",
                                               "path": "/proc/self/ns/uts"}]),
      "linux.namespaces[2].path", "is a uts namespace, not a network namespace"),
-    ("apparmor", _set(["process", "apparmorProfile"], "docker-default"),
+    ("apparmor", _set(["process", "apparmorProfile"], "pyrunc-test-not-loaded"),
      "process.apparmorProfile", "AppArmor"),
     ("selinux", _set(["process", "selinuxLabel"], "system_u:system_r:container_t:s0"),
      "process.selinuxLabel", "SELinux"),

@@ -231,9 +231,9 @@ void op_proc_write(const char *path, const char *data, uint32_t len)
         die_errno("stat /proc");
     if (!fd_is_procfs(proc) || st.st_ino != PROC_ROOT_INO)
         die("/proc is not the root of a procfs mount: refusing to write %s through it", path);
+    /* procfs's own self and thread-self links may be followed: they stay beneath it */
     int fd = openat2_in(proc, path, O_WRONLY | O_CLOEXEC | O_NOCTTY, 0,
-                        RESOLVE_BENEATH | RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS |
-                            RESOLVE_NO_SYMLINKS);
+                        RESOLVE_BENEATH | RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS);
     if (fd < 0)
         die_errno("open /proc/%s", path);
     if (write(fd, data, len) != (ssize_t)len)
