@@ -302,18 +302,19 @@ def resources_from_flags(o: dict) -> dict:
 
 def read_resources(src: str, stdin=None) -> dict:
     """--resources FILE or -: a linux.resources JSON object (as containerd sends it)."""
-    try:
-        if src == "-":
-            data = (stdin or sys.stdin.buffer).read()
-        else:
-            with open(src, "rb") as f:
-                data = f.read()
-    except OSError as e:
-        raise PyruncError(f"open {src}: {e.strerror}") from None
-    try:
-        res = jsonio.loads(data)
-    except ValueError as e:
-        raise PyruncError(f"invalid resources JSON: {e}") from None
+    if src == "-":
+        try:
+            data = (stdin or sys.stdin.buffer).read(jsonio.MAX_FILE + 1)
+        except OSError as e:
+            raise PyruncError(f"read standard input: {e.strerror}") from None
+        if len(data) > jsonio.MAX_FILE:
+            raise PyruncError(f"invalid resources JSON: larger than {jsonio.MAX_FILE >> 20} MiB")
+        try:
+            res = jsonio.loads(data)
+        except ValueError as e:
+            raise PyruncError(f"invalid resources JSON: {e}") from None
+    else:
+        res = jsonio.load_file(src, "--resources", "invalid resources JSON")
     if not isinstance(res, dict):
         raise PyruncError("invalid resources JSON: not an object")
     return res
