@@ -19,6 +19,8 @@ RLIMITS = {
 HOOK_STAGES = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart",
                "poststop")
 U64_MAX = (1 << 64) - 1
+# A hook's timeout in seconds: more than 68 years overflows the clocks the wait is computed on.
+HOOK_TIMEOUT_MAX = (1 << 31) - 1
 # runc's range for every uid and gid: -1 (4294967295) means "leave unchanged" to setresuid and
 # setresgid, so a value the kernel reads as -1 would leave the process running as root.
 ID_MAX = (1 << 31) - 1
@@ -43,6 +45,12 @@ def _check_text(v: str, path: str) -> None:
     config's."""
     if "\0" in v:
         raise ConfigError(path, "must not contain a NUL byte")
+    if not v.isascii():  # a lone surrogate ("\ud800") is no text any system call can take
+        try:
+            v.encode()
+        except UnicodeEncodeError as e:
+            raise ConfigError(path, f"holds a lone surrogate "
+                                    f"({ascii(v[e.start])[1:-1]}): not Unicode text") from None
 
 
 def _str(d: dict, key: str, path: str, default: str | None = None) -> str | None:
@@ -122,6 +130,9 @@ class Rlimit:
             raise ConfigError(f"{path}.type", f"unknown rlimit {name!r}")
         self.name = name
         self.resource = RLIMITS[name]
+        for key in ("soft", "hard"):  # both required (the schema's rule; runc reads 0)
+            if d.get(key) is None:
+                raise ConfigError(f"{path}.{key}", "is required and must be an integer")
         self.soft: int = _uint(d, "soft", path, 0, U64_MAX)  # type: ignore[assignment]
         self.hard: int = _uint(d, "hard", path, 0, U64_MAX)  # type: ignore[assignment]
         if self.soft > self.hard:
@@ -262,8 +273,9 @@ class Hook:
         t = d.get("timeout")
         if t is not None:
             _type(t, int, f"{path}.timeout", "an integer")
-            if t <= 0:
-                raise ConfigError(f"{path}.timeout", "must be greater than zero")
+            if not 0 < t <= HOOK_TIMEOUT_MAX:
+                raise ConfigError(f"{path}.timeout", f"{t} is outside 1..{HOOK_TIMEOUT_MAX} "
+                                                     "(seconds)")
         self.timeout: int | None = t
 
     def to_json(self) -> dict:
@@ -299,6 +311,10 @@ class Linux:
         self.gid_mappings = _id_mappings(d, "gidMappings", path)
         devs = d.get("devices") or []
         _type(devs, list, f"{path}.devices", "an array")
+        for i, dev in enumerate(devs):  # the planner checks the values (_device_table)
+            _type(dev, dict, f"{path}.devices[{i}]", "an object")
+            _str(dev, "type", f"{path}.devices[{i}]")
+            _str(dev, "path", f"{path}.devices[{i}]")
         self.devices = devs
         self.cgroups_path = _str(d, "cgroupsPath", path)
         self.resources = _obj(d, "resources", path)
@@ -576,16 +592,4 @@ def oci_minor(v: str) -> int:
 
 def load(bundle: str) -> Config:
     """Read and validate BUNDLE/config.json."""
-    path = os.path.join(bundle, "config.json")
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        raise PyruncError(f"open {path}: no such file or directory") from None
-    except OSError as e:
-        raise PyruncError(f"open {path}: {e.strerror}") from None
-    try:
-        doc = jsonio.loads(data)
-    except ValueError as e:
-        raise PyruncError(f"config.json: invalid JSON: {e}") from None
-    return Config(doc, bundle)
+    return Config(jsonio.load_file(os.path.join(bundle, "config.json"), "config.json"), bundle)
