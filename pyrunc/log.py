@@ -10,15 +10,29 @@ import time
 
 
 _path: str | None = None
+_fd = -1
 _format = "text"
 debug_enabled = False
 
 
 def configure(path: str | None, fmt: str, debug: bool) -> None:
-    global _path, _format, debug_enabled
-    _path = path or None
+    """Open the --log file now, as runc does: a log that cannot be written (its directory
+    missing, a directory) is an error before the command does anything, not a silent fall
+    back to stderr after it has created a container."""
+    global _path, _format, debug_enabled, _fd
     _format = fmt
     debug_enabled = debug
+    if _fd >= 0 and path != _path:
+        os.close(_fd)
+        _fd = -1
+    if path and _fd < 0:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as e:
+            from pyrunc.errors import PyruncError
+            raise PyruncError(f"open {path}: {e.strerror}") from None
+        _fd = fd
+    _path = path or None
 
 
 def _timestamp() -> str:
@@ -29,23 +43,29 @@ def _quote(msg: str) -> str:
     return msg.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
+def one_line(msg: str) -> str:
+    """``msg`` with every character that is not printable (line breaks of any kind, control
+    characters, lone surrogates) written as its escape: an error is one line, whatever text
+    it quotes."""
+    if msg.isprintable():
+        return msg
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in msg)
+
+
 def _emit(level: str, msg: str, also_stderr: bool = False) -> None:
     """One line to the log (file, or stderr); errors also reach stderr plainly when the log is
     a file, as runc does."""
     if _format == "json":
-        from pyrunc import jsonio
-        line = jsonio.dumps({"level": level, "msg": msg, "time": _timestamp()}) + "\n"
+        import _json  # every non-ASCII character escaped: one line of valid JSON, always
+        line = (f'{{"level":"{level}","msg":{_json.encode_basestring_ascii(msg)},'
+                f'"time":"{_timestamp()}"}}\n')
     else:
-        line = f'time="{_timestamp()}" level={level} msg="{_quote(msg)}"\n'
-    if _path:
+        line = f'time="{_timestamp()}" level={level} msg="{one_line(_quote(msg))}"\n'
+    if _fd >= 0:
         try:
-            fd = os.open(_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            try:
-                os.write(fd, line.encode())
-            finally:
-                os.close(fd)
+            os.write(_fd, line.encode())
             if also_stderr:
-                sys.stderr.write(msg + "\n")
+                sys.stderr.write(one_line(msg) + "\n")
                 sys.stderr.flush()
             return
         except OSError:
