@@ -103,7 +103,11 @@ def makedirs(name: str, mode: int = 0o777, exist_ok: bool = False) -> None:
         if not parent or parent == name:
             raise
         makedirs(parent, exist_ok=True)
-        makedirs(name, mode, exist_ok)
+        try:  # once: where the parent exists and still no child can be made (/proc), ENOENT
+            _posix.mkdir(name, mode)
+        except FileExistsError:
+            if not (exist_ok and path.isdir(name)):
+                raise
     except FileExistsError:
         if not (exist_ok and path.isdir(name)):
             raise
