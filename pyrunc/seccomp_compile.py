@@ -145,7 +145,7 @@ def compile_profile(cfg: dict, path: str) -> tuple[int, bytes, tuple[str, ...]]:
                 skipped.append(rule.name)
             continue
         resolved.append((rule, nr))
-    bpf = _build(default, arches, resolved, path)
+    bpf = _build(default, arches, _distinct(resolved, path), path)
     return flags, bpf, tuple(skipped)
 
 
@@ -192,6 +192,33 @@ def _architectures(value: object, where: str) -> list[tuple[str, int]]:
         if name not in ARCHES:
             raise ConfigError(f"{where}[{i}]", f"unknown seccomp architecture {name!r}")
         out.append((f"{where}[{i}]", ARCHES[name]))
+    return out
+
+
+def _distinct(rules: list[tuple[Rule, int]], path: str) -> list[tuple[Rule, int]]:
+    """``rules`` without repeats, refused before libseccomp sees them when they cannot fit.
+
+    libseccomp merges each new rule into the rules of its syscall one by one, so n rules
+    on one syscall cost O(n^2) (100,000 took minutes).  Every rule that differs from the
+    others and is not covered by a rule without comparisons for the same syscall and action
+    adds at least one instruction to the filter (its syscall or comparison jump); more than
+    twice the kernel's limit of those can never fit, however libseccomp merges overlapping
+    comparisons, and is an error at once.  _build checks the exact count of what is left."""
+    bare = {(nr, r.action) for r, nr in rules if not r.cmps}
+    seen: set = set()
+    out = []
+    jumps = 0
+    for r, nr in rules:
+        key = (nr, r.action, tuple(r.cmps))
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append((r, nr))
+        if not r.cmps or (nr, r.action) not in bare:
+            jumps += 1
+    if jumps > 2 * BPF_MAXINSNS:
+        raise ConfigError(path, f"{jumps} different rules can never fit in a filter: the "
+                                f"kernel takes at most {BPF_MAXINSNS} BPF instructions")
     return out
 
 
