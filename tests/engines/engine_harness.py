@@ -572,8 +572,13 @@ class Engines:
         while time.monotonic() < deadline:
             if self.procs[name].poll() is not None:
                 raise HarnessError(f"{name} exited with {self.procs[name].returncode}:\n{self.log_tail(name)}")
-            if _run(probe, env=self.client_env(), timeout=10).returncode == 0:
-                return
+            # A daemon that listens but is still starting (dockerd loads its AppArmor profile,
+            # sets up iptables: a minute under an emulated CPU) makes the probe wait, not fail.
+            try:
+                if _run(probe, env=self.client_env(), timeout=10).returncode == 0:
+                    return
+            except subprocess.TimeoutExpired:
+                continue
             time.sleep(0.2)
         raise HarnessError(f"{name} not ready after {timeout}s:\n{self.log_tail(name)}")
 
@@ -614,7 +619,7 @@ class Engines:
             "--exec-root", self.p("dexec"), "--pidfile", self.p("docker.pid"),
             "-H", f"unix://{self.docker_sock}", "--containerd", self.containerd_sock,
         ])
-        self._wait_ready("dockerd", [DOCKER, "version"], 60)
+        self._wait_ready("dockerd", [DOCKER, "version"], 300)
 
     def _import_image(self) -> None:
         rootfs = self.p("rootfs")
