@@ -74,6 +74,16 @@ def _strlist(d: dict, key: str, path: str) -> list[str]:
     return v
 
 
+def _list(d: dict, key: str, path: str, what: str = "an array") -> list:
+    """d[key] as a list; absent or null is empty (as Go reads it), any other type an error
+    (``x or []`` would take 0, false or "" for an empty list)."""
+    v = d.get(key)
+    if v is None:
+        return []
+    _type(v, list, f"{path}.{key}" if path else key, what)
+    return v
+
+
 def _uint(d: dict, key: str, path: str, default: int | None = None, top: int = 0xFFFFFFFF
           ) -> int | None:
     v = d.get(key, default)
@@ -83,6 +93,14 @@ def _uint(d: dict, key: str, path: str, default: int | None = None, top: int = 0
     _type(v, int, p, "an integer")
     if v < 0 or v > top:
         raise ConfigError(p, f"{v} is out of range")
+    return v
+
+
+def _required_uint(d: dict, key: str, path: str, top: int = 0xFFFFFFFF) -> int:
+    """An unsigned integer the schema requires (runc's decoder would read a missing one as 0)."""
+    v = _uint(d, key, path, None, top)
+    if v is None:
+        raise ConfigError(f"{path}.{key}", "is required and must be an integer")
     return v
 
 
@@ -109,8 +127,7 @@ class User:
         self.uid: int = _id(d, "uid", path)
         self.gid: int = _id(d, "gid", path)
         self.umask: int | None = _uint(d, "umask", path)
-        gids = d.get("additionalGids") or []
-        _type(gids, list, f"{path}.additionalGids", "an array of integers")
+        gids = _list(d, "additionalGids", path, "an array of integers")
         for i, g in enumerate(gids):
             _type(g, int, f"{path}.additionalGids[{i}]", "an integer")
             if not 0 <= g <= ID_MAX:
@@ -130,11 +147,8 @@ class Rlimit:
             raise ConfigError(f"{path}.type", f"unknown rlimit {name!r}")
         self.name = name
         self.resource = RLIMITS[name]
-        for key in ("soft", "hard"):  # both required (the schema's rule; runc reads 0)
-            if d.get(key) is None:
-                raise ConfigError(f"{path}.{key}", "is required and must be an integer")
-        self.soft: int = _uint(d, "soft", path, 0, U64_MAX)  # type: ignore[assignment]
-        self.hard: int = _uint(d, "hard", path, 0, U64_MAX)  # type: ignore[assignment]
+        self.soft = _required_uint(d, "soft", path, U64_MAX)
+        self.hard = _required_uint(d, "hard", path, U64_MAX)
         if self.soft > self.hard:
             raise ConfigError(path, f"soft limit {self.soft} is above hard limit {self.hard}")
 
@@ -169,8 +183,7 @@ class Process:
         caps = _obj(d, "capabilities", path)
         self.capabilities = {k: caps.get(k) for k in
                              ("bounding", "effective", "permitted", "inheritable", "ambient")}
-        rl = d.get("rlimits") or []
-        _type(rl, list, f"{path}.rlimits", "an array")
+        rl = _list(d, "rlimits", path)
         self.rlimits = [Rlimit(r, f"{path}.rlimits[{i}]") for i, r in enumerate(rl)]
         seen = set()
         for i, r in enumerate(self.rlimits):
@@ -244,9 +257,9 @@ class IdMapping:
 
     def __init__(self, d: dict, path: str) -> None:
         _type(d, dict, path, "an object")
-        self.container_id: int = _uint(d, "containerID", path, 0)  # type: ignore[assignment]
-        self.host_id: int = _uint(d, "hostID", path, 0)  # type: ignore[assignment]
-        self.size: int = _uint(d, "size", path, 0)  # type: ignore[assignment]
+        self.container_id = _required_uint(d, "containerID", path)
+        self.host_id = _required_uint(d, "hostID", path)
+        self.size = _required_uint(d, "size", path)
         if not self.size:
             raise ConfigError(f"{path}.size", "must be at least 1")
 
@@ -298,8 +311,7 @@ class Linux:
     def __init__(self, d: dict, path: str = "linux") -> None:
         _type(d, dict, path, "an object")
         self.raw = d
-        ns = d.get("namespaces") or []
-        _type(ns, list, f"{path}.namespaces", "an array")
+        ns = _list(d, "namespaces", path)
         self.namespaces = [Namespace(n, f"{path}.namespaces[{i}]") for i, n in enumerate(ns)]
         seen: set[str] = set()
         for i, n in enumerate(self.namespaces):
@@ -309,8 +321,7 @@ class Linux:
             seen.add(n.type)
         self.uid_mappings = _id_mappings(d, "uidMappings", path)
         self.gid_mappings = _id_mappings(d, "gidMappings", path)
-        devs = d.get("devices") or []
-        _type(devs, list, f"{path}.devices", "an array")
+        devs = _list(d, "devices", path)
         for i, dev in enumerate(devs):  # the planner checks the values (_device_table)
             _type(dev, dict, f"{path}.devices[{i}]", "an object")
             _str(dev, "type", f"{path}.devices[{i}]")
@@ -409,7 +420,7 @@ def _io_priority(v: object, path: str) -> int | None:
         return None
     _type(v, dict, path, "an object")
     assert isinstance(v, dict)
-    cls = v.get("class")
+    cls = _str(v, "class", path)
     if cls not in IOPRIO_CLASSES:
         raise ConfigError(f"{path}.class", f"unknown I/O priority class {cls!r}")
     prio = v.get("priority", 0)
@@ -433,7 +444,7 @@ def _scheduler(v: object, path: str) -> bytes | None:
         return None
     _type(v, dict, path, "an object")
     assert isinstance(v, dict)
-    pol = v.get("policy")
+    pol = _str(v, "policy", path)
     if pol not in SCHED_POLICIES:
         raise ConfigError(f"{path}.policy", f"unknown scheduling policy {pol!r}")
     if pol == "SCHED_ISO":
@@ -500,7 +511,7 @@ def _personality(v: object, path: str) -> int | None:
         return None
     _type(v, dict, path, "an object")
     assert isinstance(v, dict)
-    dom = v.get("domain")
+    dom = _str(v, "domain", path)
     if dom not in PERSONALITY_DOMAINS:
         raise ConfigError(f"{path}.domain", f"unknown personality domain {dom!r}")
     for i, f in enumerate(_strlist(v, "flags", path)):
@@ -555,11 +566,10 @@ class Config:
                 raise ConfigError(key, "is longer than 64 bytes (the kernel's limit)")
         p = d.get("process")
         self.process = Process(p) if p is not None else None
-        ms = d.get("mounts") or []
-        _type(ms, list, "mounts", "an array")
+        ms = _list(d, "mounts", "")
         rel = oci_minor(v) >= 1
         self.mounts = [Mount(m, f"mounts[{i}]", rel) for i, m in enumerate(ms)]
-        self.linux = Linux(d.get("linux") or {})
+        self.linux = Linux(_obj(d, "linux", ""))
         hooks = _obj(d, "hooks", "")
         self.hooks: dict[str, list[Hook]] = {}
         for stage, lst in hooks.items():

@@ -29,7 +29,7 @@ def _scanner():
         import _json
 
         class _Ctx:  # the attributes json.JSONDecoder gives the scanner
-            strict = False
+            strict = True  # a raw control character in a string is no JSON (nor to Go)
             object_hook = None
             object_pairs_hook = None
             parse_float = float

@@ -55,7 +55,9 @@ class Rule:
 def rules_from_config(res: dict, path: str, linux_devices: list | None = None) -> list[Rule]:
     """linux.resources.devices checked and converted, followed by runc's default rules."""
     rules = []
-    devs = res.get("devices") or []
+    devs = res.get("devices")
+    if devs is None:
+        devs = []
     if not isinstance(devs, list):
         raise ConfigError(f"{path}.devices", "must be an array")
     for i, d in enumerate(devs):
@@ -65,8 +67,10 @@ def rules_from_config(res: dict, path: str, linux_devices: list | None = None) -
         allow = d.get("allow")
         if not isinstance(allow, bool):
             raise ConfigError(f"{p}.allow", "is required and must be a boolean")
-        t = d.get("type") or "a"
-        if t not in ("a", "b", "c"):
+        t = d.get("type")
+        if t is None:
+            t = "a"
+        if t not in ("a", "b", "c"):  # a tuple: any type may be compared
             raise ConfigError(f"{p}.type", f"invalid cgroup device type {t!r} (want a, b or c)")
         nums = []
         for k in ("major", "minor"):
