@@ -102,6 +102,7 @@ OPS: list[tuple[str, int, str, str]] = [
     ("PROPAGATE", 43, "su", "mount(NULL, in-root s, NULL, u): a propagation change"),
     ("SESSION_KEYRING", 44, "s", "join a new session keyring named s (keyctl)"),
     ("WAIT_ACK", 45, "u", "read one byte from fd u (blocks until pyrunc writes it), close u"),
+    ("UMOUNT", 47, "su", "umount2(s, flags u), a host-visible path"),
     ("PROC_WRITE", 46, "ss", "write s2 to the existing file s1 of the container's procfs: s1 "
                              "is relative to /proc, which must be the root of a procfs mount, "
                              "and is resolved beneath it crossing no mount and no magic link"),

@@ -8,7 +8,7 @@ uid switch (it needs CAP_SETPCAP), capabilities after it, seccomp last when no_n
 
 from pyrunc import fastos as os  # os without its import cost (see fastos)
 
-from pyrunc import caps
+from pyrunc import caps, mountinfo
 from pyrunc.config import ID_MAX, Config, Mount, Process, host_id
 from pyrunc.errors import ConfigError
 from pyrunc.plan import Plan
@@ -84,6 +84,7 @@ DEV_LINKS = [("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SIGKILL = 9
 U32_MAX = 0xFFFFFFFF
+MNT_DETACH = 2
 
 
 def makedev(major: int, minor: int) -> int:
@@ -318,12 +319,7 @@ def _is_procfs_root(path: str) -> bool:
     if st.st_ino != 1:
         return False
     dev = f"{os.major(st.st_dev)}:{os.minor(st.st_dev)}"
-    with open("/proc/self/mountinfo", "rb") as f:
-        for line in f.read().decode("utf-8", "surrogateescape").splitlines():
-            fields = line.split(" ")
-            if fields[2] == dev and fields[fields.index("-") + 1] == "proc":
-                return True
-    return False
+    return any(m.dev == dev and m.fstype == "proc" for m in mountinfo.read())
 
 
 def _same_ns(a: str, b: str) -> bool:
@@ -338,13 +334,10 @@ def mount_point_of(path: str) -> str:
     """The mount point (in this, the host's, mount namespace) that `path` is on."""
     path = os.path.realpath(path)
     best = "/"
-    with open("/proc/self/mountinfo", "rb") as f:
-        for line in f.read().decode("utf-8", "surrogateescape").splitlines():
-            mp = line.split(" ", 5)[4]
-            mp = mp.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n") \
-                .replace("\\134", "\\")
-            if (path == mp or path.startswith(mp.rstrip("/") + "/")) and len(mp) > len(best):
-                best = mp
+    for m in mountinfo.read():
+        mp = m.mountpoint
+        if (path == mp or path.startswith(mp.rstrip("/") + "/")) and len(mp) > len(best):
+            best = mp
     return best
 
 
@@ -578,6 +571,7 @@ class Planner:
         if not prop:
             p.add("CHROOT")
         elif self.no_pivot:
+            self._hide_host_procfs_and_sysfs()
             p.add("MOVE_ROOT")
         else:
             p.add("PIVOT_ROOT")
@@ -591,6 +585,23 @@ class Planner:
         if prop and prop != MS_SLAVE | MS_REC:
             # Last: masks and read-only paths are binds, which an unbindable tree refuses.
             p.add("PROPAGATE", "/", prop)
+
+    def _hide_host_procfs_and_sysfs(self) -> None:
+        """--no-pivot (runc's msMoveRoot): the container is only chrooted, so the host's own
+        /proc and /sys stay mounted in its mount namespace, and a full procfs there lets the
+        kernel allow a new, unmasked procfs mount (mnt_already_visible).  Detach every full
+        procfs and sysfs outside the rootfs first (their unmount kept from the host by
+        MS_SLAVE); in a user namespace they are locked, so cover them with a tmpfs instead."""
+        p, rootfs = self.plan, self.cfg.root_path.rstrip("/")
+        hide = [m.mountpoint for m in mountinfo.read()
+                if m.fstype in ("proc", "sysfs") and m.root == "/" and
+                m.mountpoint != rootfs and not m.mountpoint.startswith(rootfs + "/")]
+        for mp in reversed(hide):  # the deepest first
+            p.add("MOUNT_RAW", "", mp, "", MS_SLAVE | MS_REC, "")
+            if self.userns:
+                p.add("MOUNT_RAW", "tmpfs", mp, "tmpfs", 0, "")
+            else:
+                p.add("UMOUNT", mp, MNT_DETACH)
 
     def _names_and_sysctls(self) -> None:
         """Hostname and sysctls, after pivot_root (the container's /proc) and before

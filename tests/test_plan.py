@@ -448,3 +448,30 @@ def test_a_user_namespace_binds_cgroup2_where_it_cannot_mount_it():
     for userns, cgroupns in ((True, True), (False, False), (False, True)):
         ops = cgroup_ops(userns, cgroupns)
         assert ops[0] == ("MOUNT", ("cgroup2", "/sys/fs/cgroup", "cgroup2")), ops
+
+
+def test_no_pivot_detaches_the_hosts_procfs_and_sysfs_first():
+    """--no-pivot only chroots (MOVE_ROOT): every full procfs and sysfs of the host outside
+    the rootfs is detached first, or covered with a tmpfs in a user namespace, where it is
+    locked (runc's msMoveRoot).  A full procfs left in the namespace lets the kernel allow a
+    new, unmasked procfs mount (mnt_already_visible)."""
+    from conformance.bundle import default_config
+    from conformance.linux import add_userns
+    from pyrunc import mountinfo
+    from pyrunc.config import Config
+    from pyrunc.planner import Fds, Planner
+    host = [m.mountpoint for m in mountinfo.read()
+            if m.fstype in ("proc", "sysfs") and m.root == "/"]
+    assert "/proc" in host and "/sys" in host
+    for userns in (False, True):
+        cfg = default_config(["true"])
+        if userns:
+            add_userns(cfg)
+        names = Planner(Config(cfg, "/nonexistent-bundle"), Fds(0, fifo=5, console=None),
+                        no_pivot=True).build()
+        recs = names.records
+        move = names.names().index("MOVE_ROOT")
+        hidden = {args[0] for op, args in recs[:move] if op == "UMOUNT"} | \
+            {args[1] for op, args in recs[:move] if op == "MOUNT_RAW" and args[2] == "tmpfs"}
+        assert hidden == set(host), (userns, hidden, host)
+        assert ("UMOUNT" in names.names()[:move]) != userns

@@ -169,6 +169,10 @@ int main(int argc, char **argv)
                       *arg_str(r, 4) ? arg_str(r, 4) : NULL) < 0)
                 die_errno("mount %s on %s", arg_str(r, 0), arg_str(r, 1));
             break;
+        case OP_UMOUNT:
+            if (umount2(arg_str(r, 0), (int)arg_u64(r, 1)) < 0)
+                die_errno("unmount %s", arg_str(r, 0));
+            break;
         case OP_ROOT:
             set_root(arg_str(r, 0));
             break;

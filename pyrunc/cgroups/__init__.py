@@ -20,22 +20,6 @@ V2 = "v2"
 HYBRID = "hybrid"
 
 
-def _unescape(s: str) -> str:
-    """Undo mountinfo's octal escapes (``\\040`` for a space)."""
-    if "\\" not in s:
-        return s
-    out = []
-    i = 0
-    while i < len(s):
-        if s[i] == "\\" and i + 4 <= len(s) and s[i + 1:i + 4].isdigit():
-            out.append(chr(int(s[i + 1:i + 4], 8)))
-            i += 4
-        else:
-            out.append(s[i])
-            i += 1
-    return "".join(out)
-
-
 def clean_path(path: str) -> str:
     """runc's CleanPath: normalise; a relative path never climbs above its base with ``..``."""
     if not path:
@@ -85,21 +69,15 @@ def mounted_hierarchies() -> tuple[list[tuple[frozenset[str], str, str]], tuple[
     super options (``rw,cpu,cpuacct``, ``rw,name=systemd``).  The first mount of a hierarchy
     wins: the kernel lists the original mounts before bind mounts of them.
     """
+    from pyrunc import mountinfo
     v1: list[tuple[frozenset[str], str, str]] = []
     unified = None
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            left, _, right = line.partition(" - ")
-            rf = right.split()
-            if len(rf) < 3 or rf[0] not in ("cgroup", "cgroup2"):
-                continue
-            lf = left.split()
-            root, mnt = _unescape(lf[3]), _unescape(lf[4])
-            if rf[0] == "cgroup2":
-                if unified is None:
-                    unified = (mnt, root)
-                continue
-            v1.append((frozenset(rf[2].split(",")), mnt, root))
+    for m in mountinfo.read():
+        if m.fstype == "cgroup2":
+            if unified is None:
+                unified = (m.mountpoint, m.root)
+        elif m.fstype == "cgroup":
+            v1.append((frozenset(m.super_options.split(",")), m.mountpoint, m.root))
     return v1, unified
 
 
