@@ -12,7 +12,7 @@ DEB_PACKAGES := gcc make libc6-dev musl-tools libseccomp-dev libffi-dev python3-
 	containerd docker.io docker-compose golang-github-containers-common
 PIP_PACKAGES := cffi pytest jsonschema
 
-.PHONY: install deps venv native launcher demo test bench clean vm-deps vm-image test-vm vm-run
+.PHONY: install deps venv native launcher demo test bench clean vm-deps vm-image test-vm vm-run fuzz
 
 install: deps venv native launcher
 
@@ -104,6 +104,17 @@ test-vm: vm-deps
 # Any command in the guest, for debugging: make vm-run CMD='cat /proc/self/cgroup'
 vm-run: vm-deps
 	img=$$($(VM_IMAGE)) && vm/run.sh "$$img" "$$CMD"
+
+# Coverage-guided fuzzing of config loading and planning, in-process (tests/fuzz_atheris.py),
+# for FUZZ_SECONDS; any exception that is not a PyruncError stops it with the input, saved as
+# build/fuzz/crash-*.  atheris is installed here only: neither `make install` nor the suite
+# needs it.  The corpus stays in build/fuzz/corpus, so each run starts where the last ended.
+FUZZ_SECONDS ?= 60
+fuzz: install
+	$(PY) -m pip install -q --disable-pip-version-check atheris
+	mkdir -p build/fuzz/corpus
+	cd build/fuzz && $(PY) $(REPO)/tests/fuzz_atheris.py -max_total_time=$(FUZZ_SECONDS) \
+		-timeout=20 -rss_limit_mb=2048 corpus
 
 bench: install
 	$(PY) tests/bench/run.py
