@@ -66,6 +66,18 @@ def test_kill_by_signal_number(rt):
     rt.ok("delete", cid)
 
 
+def test_signal_0_checks_liveness(rt):
+    """kill(2)'s signal 0 sends nothing and says whether the process is there (runc accepts
+    it, --all too): the container keeps running."""
+    cid = rt.create(rt.bundle(["sleep", "100"]))
+    rt.ok("start", cid)
+    rt.ok("kill", cid, "0")
+    rt.ok("kill", "--all", cid, "0")
+    assert rt.status(cid) == "running"
+    rt.kill_and_delete(cid)
+    assert rt("kill", cid, "0").returncode != 0
+
+
 def test_kill_unknown_id_fails(rt):
     """runtime.md#kill: signalling a container that does not exist is an error."""
     assert rt("kill", rt.new_id(), "KILL").returncode != 0

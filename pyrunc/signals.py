@@ -10,11 +10,12 @@ from pyrunc.errors import PyruncError
 
 
 def parse_signal(text: str) -> int:
-    """Turn KILL, SIGKILL, sigkill, 9 or RTMIN+3 into a number; a bad one is an error."""
+    """Turn KILL, SIGKILL, sigkill, 9 or RTMIN+3 into a number; a bad one is an error.
+    0 is valid, as in runc: kill(2)'s liveness check, which sends nothing."""
     t = text.strip()
     if t.isdigit():
         n = int(t)
-        if 0 < n < _signal.NSIG:
+        if 0 <= n < _signal.NSIG:
             return n
         raise PyruncError(f"unknown signal {text!r}")
     name = t.upper()
