@@ -1,0 +1,111 @@
+"""Helpers for the CVE-shaped tests in tests/security: static helpers compiled by the test, the
+host's mount table, snapshots of host directories the tests own, and running a container whose
+create a safe runtime may refuse."""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+from typing import Any, Callable
+
+from conformance.fixtures import COMMAND_TIMEOUT
+from conformance.leftovers import _unescape
+
+UNTOUCHED = "untouched\n"
+
+
+def compile_static(tmp_path: Path, name: str, source: str, dest: Path) -> Path:
+    """gcc -static `source` into `dest` (a path in a rootfs, or on the host)."""
+    src = tmp_path / f"{name}.c"
+    src.write_text(source)
+    subprocess.run(["gcc", "-static", "-Os", "-o", str(dest), str(src)], check=True,
+                   timeout=120)
+    return dest
+
+
+def host_mount_points() -> list[str]:
+    """Every mount point in the host's (this process') mount namespace, in table order."""
+    with open("/proc/self/mountinfo") as f:
+        return [_unescape(line.split()[4]) for line in f if len(line.split()) > 4]
+
+
+def new_mounts(before: list[str], *places: Path) -> list[str]:
+    """Mount points now in the host's table at or under any of `places` that `before` lacked
+    (a count per path: a second mount stacked on an existing one counts too)."""
+    prefixes = [str(p) for p in places] + [os.path.realpath(p) for p in places]
+    now = host_mount_points()
+    left = list(before)
+    out = []
+    for m in now:
+        if m in left:
+            left.remove(m)
+        elif any(m == p or m.startswith(p.rstrip("/") + "/") for p in prefixes):
+            out.append(m)
+    return out
+
+
+def marker_dir(path: Path, files: dict[str, str] | None = None) -> Path:
+    """A host directory of the test's with known contents (default: one file `file`)."""
+    path.mkdir(parents=True)
+    for name, text in (files or {"file": UNTOUCHED}).items():
+        (path / name).write_text(text)
+    return path
+
+
+def snapshot(path: Path) -> dict[str, Any]:
+    """What a host directory holds (names, file contents, link targets, modes), without
+    following symlinks: two equal snapshots mean nothing was added, removed or changed."""
+    out: dict[str, Any] = {}
+    st = os.lstat(path)
+    out["."] = (st.st_mode, st.st_uid)
+    for dirpath, dirnames, filenames in os.walk(path):
+        for n in dirnames + filenames:
+            p = os.path.join(dirpath, n)
+            rel = os.path.relpath(p, path)
+            st = os.lstat(p)
+            if os.path.islink(p):
+                out[rel] = ("link", os.readlink(p))
+            elif os.path.isfile(p):
+                with open(p, "rb") as f:
+                    out[rel] = ("file", st.st_mode, f.read())
+            else:
+                out[rel] = ("other", st.st_mode)
+    return out
+
+
+def sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def run_or_refused(rt, bundle: Path, out: Path,
+                   timeout: float = COMMAND_TIMEOUT) -> tuple[str | None, str]:
+    """create + start + wait + delete a container whose process writes `out` (a host path,
+    e.g. in rt.share); (None, stderr) if the runtime refused to create it, else (what the
+    container wrote, "").  A refused create must leave no container behind."""
+    cid = rt.new_id()
+    r = rt("create", "--bundle", bundle, cid, timeout=timeout)
+    if r.returncode != 0:
+        assert rt("state", cid).returncode != 0, "a refused container is still known"
+        return None, r.stderr
+    rt.ok("start", cid)
+    rt.wait_stopped(cid)
+    rt.ok("delete", cid)
+    assert out.exists(), f"the container did not write {out}"
+    return out.read_text(), ""
+
+
+def script_bundle(rt, script: str, out_name: str,
+                  edit: Callable[[dict[str, Any]], Any] | None = None,
+                  prepare: Callable[[Path], Any] | None = None, **kw: Any) -> tuple[Path, Path]:
+    """A bundle running `sh -c script` with stdout+stderr to /share/out_name; returns the
+    bundle and the host path of that output."""
+    b = rt.bundle(["sh", "-c", f"exec >/share/{out_name} 2>&1\n{script}"], edit, share=True,
+                  **kw)
+    if prepare is not None:
+        prepare(b)
+    return b, rt.share / out_name
