@@ -237,8 +237,15 @@ def check_caps_grantable(proc: Process | None) -> None:
 def check_searchable(rootfs: str, uid_maps: list, gid_maps: list) -> None:
     """The container's root (a mapped, unprivileged host uid) bind-mounts the rootfs from
     inside its user namespace, so it must be able to walk to it: say so before anything is
-    created rather than fail later with a bare EACCES (runc has the same requirement)."""
+    created rather than fail later with a bare EACCES (runc has the same requirement).
+
+    As the kernel decides: the mode bits for its uid and gid, or its capabilities in the user
+    namespace (CAP_DAC_READ_SEARCH), which count for a directory whose owner and group are
+    both mapped there (capable_wrt_inode_uidgid)."""
     uid, gid = host_id(uid_maps, 0), host_id(gid_maps, 0)
+
+    def mapped(maps: list, host: int) -> bool:
+        return any(m.host_id <= host < m.host_id + m.size for m in maps)
     path = os.path.realpath(rootfs)
     d = path
     while True:
@@ -248,7 +255,8 @@ def check_searchable(rootfs: str, uid_maps: list, gid_maps: list) -> None:
             return
         mode = st.st_mode
         ok = (mode & 0o001 or (st.st_uid == uid and mode & 0o100) or
-              (st.st_gid == gid and mode & 0o010))
+              (st.st_gid == gid and mode & 0o010) or
+              (mapped(uid_maps, st.st_uid) and mapped(gid_maps, st.st_gid)))
         if not ok:
             raise ConfigError("root.path", f"{d} cannot be searched by the container's root "
                                            f"(host uid {uid}) from its user namespace")

@@ -167,3 +167,27 @@ def test_joined_user_namespace_by_path(rt):
     finally:
         os.close(keep)
         os.waitpid(pid, 0)
+
+
+def test_a_rootfs_the_container_root_reaches_by_capability_is_accepted(rt, tmp_path):
+    """The mapping 0 -> host 1, 1 -> host 0 and a rootfs below a 0700 directory of host root's:
+    the mode bits forbid the container's root (host uid 1) to search it, but host root is
+    mapped in its user namespace, so its CAP_DAC_READ_SEARCH there counts (the kernel's
+    capable_wrt_inode_uidgid) and runc runs it.  The check must model that (issue 18)."""
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o700)
+    swapped = [{"containerID": 0, "hostID": 1, "size": 1},
+               {"containerID": 1, "hostID": 0, "size": 1}]
+
+    def edit(cfg):
+        cfg["linux"]["namespaces"].append({"type": "user"})
+        cfg["linux"]["uidMappings"] = swapped
+        cfg["linux"]["gidMappings"] = swapped
+        cfg["root"]["path"] = str(locked / "rootfs")
+        for m in cfg["mounts"]:  # gid 5 (tty) is not mapped
+            m["options"] = [o for o in m.get("options", []) if o != "gid=5"]
+    b = rt.bundle(["true"], edit)
+    (b / "rootfs").rename(locked / "rootfs")
+    cid = rt.new_id()
+    rt.ok("create", "--bundle", b, cid)
+    rt.ok("delete", "--force", cid)
