@@ -104,6 +104,7 @@ class MountLine:
     def __init__(self, line: str) -> None:
         f = line.split()
         sep = f.index("-")
+        self.root = f[3]  # the directory of the filesystem that is mounted there
         self.mount_point = f[4]
         self.options = set(f[5].split(","))
         self.optional = f[6:sep]

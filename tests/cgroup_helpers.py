@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from conformance.linux import mountinfo
 from pyrunc.cgroups import Cgroup, mounted_hierarchies
 
 _counter = itertools.count()
@@ -91,6 +92,63 @@ def proc_cgroup(pid: int) -> dict[str, str]:
             _h, ctrls, path = line.rstrip("\n").split(":", 2)
             out[ctrls] = path
     return out
+
+
+def cgroup_dir(pid: int, controller: str) -> str:
+    """The directory of PID's cgroup that holds CONTROLLER's files ("pids", "memory", "freezer"...),
+    found from /proc/PID/cgroup and this process's mount table alone, so that a test checks the
+    same thing on a v1, a hybrid and a pure v2 host: the v1 hierarchy that has the controller if
+    one is mounted, else the cgroup2 hierarchy."""
+    own = proc_cgroup(pid)
+    with open("/proc/self/mountinfo") as f:
+        mounts = mountinfo(f.read()).values()
+    for m in mounts:
+        if m.fstype == "cgroup" and controller in m.super_options:
+            key = next((k for k in own if controller in k.split(",")), None)
+            if key is not None:
+                return _below_mount(m.mount_point, m.root, own[key])
+    unified = next((m for m in mounts if m.fstype == "cgroup2"), None)
+    if unified is None or "" not in own:
+        raise LookupError(f"no hierarchy with {controller} for pid {pid}: {own}")
+    return _below_mount(unified.mount_point, unified.root, own[""])
+
+
+def _below_mount(mnt: str, root: str, path: str) -> str:
+    """PATH (as /proc/PID/cgroup names it) inside the hierarchy mounted at MNT from ROOT."""
+    if root != "/" and (path == root or path.startswith(root + "/")):
+        path = path[len(root):]
+    return mnt + path.rstrip("/") if path != "/" else mnt
+
+
+def is_v2_dir(d: str) -> bool:
+    """True if cgroup directory D is in a cgroup2 hierarchy (its files have the v2 names)."""
+    return os.path.exists(os.path.join(d, "cgroup.controllers"))
+
+
+# v1 file -> its cgroup2 counterpart and how a v1 value is written there (as runc converts it:
+# cpu.shares to cpu.weight by ConvertCPUSharesToCgroupV2Value, quota and period into cpu.max).
+_V2_COUNTERPART = {
+    "freezer.state": ("cgroup.freeze", lambda v, _cur: {"FROZEN": "1", "THAWED": "0"}[v]),
+    "memory.limit_in_bytes": ("memory.max", lambda v, _cur: "max" if v == "-1" else v),
+    "cpu.shares": ("cpu.weight", lambda v, _cur: str(1 + (int(v) - 2) * 9999 // 262142)),
+    "cpu.cfs_quota_us": ("cpu.max", lambda v, cur: ("max" if v == "-1" else v) + " " + cur.split()[1]),
+    "cpu.cfs_period_us": ("cpu.max", lambda v, cur: cur.split()[0] + " " + v),
+}
+
+
+def check_cgroup_setting(pid: int, v1_name: str, v1_value: str) -> None:
+    """Asserts that PID's cgroup has the v1 setting V1_NAME = V1_VALUE: in that file where the
+    controller is a v1 hierarchy, else in its cgroup2 counterpart, converted as runc does, so an
+    engine test checks the same limit on v1, hybrid and pure v2 hosts."""
+    ctrl = v1_name.split(".")[0]
+    d = cgroup_dir(pid, ctrl)
+    name, convert = v1_name, lambda v, _cur: v
+    if is_v2_dir(d):
+        name, convert = _V2_COUNTERPART.get(v1_name, (v1_name, convert))
+    with open(f"{d}/{name}") as f:
+        got = f.read().strip()
+    want = convert(v1_value, got)
+    assert got == want, f"{d}/{name}: {got!r}, not {want!r} (v1 {v1_name} = {v1_value})"
 
 
 def wait_for(pred, timeout: float = 10.0, what: str = "condition") -> None:

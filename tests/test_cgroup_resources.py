@@ -24,7 +24,10 @@ MB = 1 << 20
 
 
 def _read(cg: Cgroup, ctrl: str, name: str) -> str:
-    with open(f"{cg.path(ctrl)}/{name}") as f:
+    """CTRL's file NAME of cg: in CTRL's v1 hierarchy, else in the cgroup2 one (pure v2 hosts,
+    and hybrid ones where CTRL is not mounted as v1)."""
+    d = cg.path(ctrl)
+    with open(f"{d if d is not None else cg.path('')}/{name}") as f:
         return f.read().strip()
 
 

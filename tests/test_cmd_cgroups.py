@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from cgroup_helpers import TestParent, leftovers, wait_for  # noqa: E402
+from cgroup_helpers import TestParent, cgroup_dir, leftovers, wait_for  # noqa: E402
 
 from pyrunc import cmd_cgroups as cc  # noqa: E402
 from pyrunc import jsonio  # noqa: E402
@@ -147,11 +147,11 @@ def test_events_stream_reports_oom_and_ends_with_the_cgroup(box):
 
 
 def test_update_flags(box):
-    _tp, cg, st, _init = box
+    _tp, cg, st, init = box
     cc.update(st, {"memory": "128m", "memory-reservation": "64M", "pids-limit": 10,
                    "cpu-quota": "25000", "cpu-period": "50000", "cpu-share": "256",
                    "cpuset-cpus": "0"})
-    rd = lambda c, f: open(f"{cg.path(c)}/{f}").read().strip()  # noqa: E731
+    rd = lambda c, f: open(f"{cgroup_dir(init.pid, c)}/{f}").read().strip()  # noqa: E731
     if cg.mode != "v2":
         assert rd("memory", "memory.limit_in_bytes") == str(128 * MB)
         assert rd("memory", "memory.soft_limit_in_bytes") == str(64 * MB)
@@ -170,7 +170,7 @@ def test_update_flags(box):
 
 
 def test_update_resources_from_stdin_like_containerd(box, tmp_path):
-    _tp, cg, st, _init = box
+    _tp, cg, st, init = box
     # containerd sends the whole LinuxResources, devices and zero values included
     res = {"devices": [{"allow": False, "access": "rwm"}],
            "memory": {"limit": 200 * MB, "swap": 200 * MB if cg.mode != "v2" else 0},
@@ -178,7 +178,7 @@ def test_update_resources_from_stdin_like_containerd(box, tmp_path):
            "pids": {"limit": 33}, "blockIO": {}}
     cc.update(st, {"resources": "-", "memory": "1m"},
               stdin=io.BytesIO(jsonio.dumps(res).encode()))
-    rd = lambda c, f: open(f"{cg.path(c)}/{f}").read().strip()  # noqa: E731
+    rd = lambda c, f: open(f"{cgroup_dir(init.pid, c)}/{f}").read().strip()  # noqa: E731
     assert rd("pids", "pids.max") == "33"
     if cg.mode != "v2":
         assert rd("memory", "memory.limit_in_bytes") == str(200 * MB)  # --memory ignored
@@ -209,7 +209,7 @@ def test_units_and_durations():
 
 
 def test_main_dispatch_parses_flags(box, tmp_path):
-    _tp, cg, st, _init = box
+    _tp, cg, st, init = box
 
     class Ctx:
         def __init__(self, command: str) -> None:
@@ -221,7 +221,7 @@ def test_main_dispatch_parses_flags(box, tmp_path):
     os.rename(st.dir, os.path.join(os.path.dirname(st.dir), "ctr1"))
     st.dir = os.path.join(os.path.dirname(st.dir), "ctr1")
     assert cc.main(Ctx("update"), ["--pids-limit", "12", "ctr1"]) == 0
-    assert open(f"{cg.path('pids')}/pids.max").read().strip() == "12"
+    assert open(f"{cgroup_dir(init.pid, 'pids')}/pids.max").read().strip() == "12"
     assert cc.main(Ctx("pause"), ["ctr1"]) == 0
     assert cg.frozen()
     assert cc.main(Ctx("resume"), ["ctr1"]) == 0

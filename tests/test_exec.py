@@ -6,6 +6,7 @@ import os
 import subprocess
 
 
+from cgroup_helpers import cgroup_dir, is_v2_dir, proc_cgroup
 from tests.helpers_exec import ConsoleReceiver, read_until, running, wait_file
 
 NS = ("pid", "mnt", "net", "ipc", "uts")
@@ -217,16 +218,25 @@ def test_exec_into_user_namespace_container(rt):
 def test_exec_cgroup_sub_cgroup(rt):
     cid = running(rt)
     pid = rt.state(cid)["pid"]
-    with open(f"/proc/{pid}/cgroup") as f:
-        lines = [ln.split(":", 2) for ln in f.read().splitlines()]
-    pids_path = next(p for _, c, p in lines if c == "pids")
-    sub = f"/sys/fs/cgroup/pids{pids_path}/sub"
-    os.mkdir(sub)  # removed with the container's cgroup (delete removes sub-cgroups)
-    out = rt.ok("exec", "--cgroup", "pids:sub", cid, "cat", "/proc/self/cgroup").stdout
-    got = {c: p for _, c, p in (ln.split(":", 2) for ln in out.splitlines())}
-    assert got["pids"] == pids_path + "/sub"
-    assert got["memory"] == pids_path
-    r = rt("exec", "--cgroup", "pids:nosuch", cid, "true")
+    own = proc_cgroup(pid)
+    pids_dir = cgroup_dir(pid, "pids")
+    os.mkdir(pids_dir + "/sub")  # removed with the container's cgroup (delete removes sub-cgroups)
+    if not is_v2_dir(pids_dir):
+        # v1: the sub-cgroup of one controller, the others stay where the container is
+        pids_path = next(p for c, p in own.items() if "pids" in c.split(","))
+        out = rt.ok("exec", "--cgroup", "pids:sub", cid, "cat", "/proc/self/cgroup").stdout
+        got = {c: p for _, c, p in (ln.split(":", 2) for ln in out.splitlines())}
+        assert got["pids"] == pids_path + "/sub"
+        assert got["memory"] == pids_path
+        r = rt("exec", "--cgroup", "pids:nosuch", cid, "true")
+    else:
+        # cgroup2: one path holds every controller, so the sub-cgroup is named without one;
+        # inside a cgroup namespace the process sees it from the container's cgroup
+        own_ns = os.readlink(f"/proc/{pid}/ns/cgroup") != os.readlink("/proc/self/ns/cgroup")
+        out = rt.ok("exec", "--cgroup", "sub", cid, "cat", "/proc/self/cgroup").stdout
+        got = {c: p for _, c, p in (ln.split(":", 2) for ln in out.splitlines())}
+        assert got[""] == ("" if own_ns else own[""].rstrip("/")) + "/sub"
+        r = rt("exec", "--cgroup", "nosuch", cid, "true")
     assert r.returncode == 255 and "nosuch" in r.stderr
     for bad in ("..", "pids:..", "sub/../..", "pids:sub/../../x"):  # never above the container's
         r = rt("exec", "--cgroup", bad, cid, "true")

@@ -9,6 +9,7 @@ import time
 import pytest
 
 import engine_harness as eh
+from cgroup_helpers import check_cgroup_setting
 from engine_harness import run_in_pty
 
 pytestmark = pytest.mark.engines
@@ -76,8 +77,7 @@ def test_ctr_task_lifecycle(docker, name):
     # pause / resume through the freezer
     docker.ctr("task", "pause", name)
     wait_status(docker, name, "PAUSED")
-    with open(f"/sys/fs/cgroup/freezer/{eh.CTR_NAMESPACE}/{name}/freezer.state") as f:
-        assert f.read().strip() == "FROZEN"
+    check_cgroup_setting(init_pid, "freezer.state", "FROZEN")
     docker.ctr("task", "resume", name)
     wait_status(docker, name, "RUNNING")
     assert docker.ctr("task", "exec", "--exec-id", "e4", name, "true").returncode == 0

@@ -11,15 +11,17 @@ import time
 import pytest
 
 import engine_harness as eh
+from cgroup_helpers import cgroup_dir, check_cgroup_setting
 from engine_harness import run_in_pty
 
 pytestmark = pytest.mark.engines
 IMG = eh.IMAGE
 
 
-def cgroup_file(ctrl: str, cid: str, fname: str) -> str:
-    with open(f"/sys/fs/cgroup/{ctrl}/docker/{cid}/{fname}") as f:
-        return f.read().strip()
+def check_cgroup(d: eh.Engines, name: str, v1_name: str, v1_value: str) -> None:
+    """The container's cgroup has this v1 setting (or its cgroup2 counterpart), found from its
+    init's /proc/PID/cgroup whatever the host's layout and Docker's cgroup driver."""
+    check_cgroup_setting(d.inspect(name)["State"]["Pid"], v1_name, v1_value)
 
 
 def run_d(d: eh.Engines, name: str, *args: str, cmd: tuple[str, ...] = ("sleep", "300")) -> str:
@@ -179,27 +181,27 @@ def test_stats_no_stream(docker, name):
 # ------------------------------------------------------------------------------- pause and update
 
 def test_pause_unpause(docker, name):
-    cid = run_d(docker, name)
+    run_d(docker, name)
     docker.docker("pause", name)
     st = docker.inspect(name)["State"]
     assert st["Paused"] and st["Status"] == "paused"
-    assert cgroup_file("freezer", cid, "freezer.state") == "FROZEN"
+    check_cgroup(docker, name, "freezer.state", "FROZEN")
     docker.docker("unpause", name)
     st = docker.inspect(name)["State"]
     assert not st["Paused"] and st["Status"] == "running"
-    assert cgroup_file("freezer", cid, "freezer.state") == "THAWED"
+    check_cgroup(docker, name, "freezer.state", "THAWED")
     assert docker.docker("exec", name, "echo", "alive").stdout == "alive\n"
 
 
 def test_update(docker, name):
-    cid = run_d(docker, name, "--memory", "64m", "--memory-swap", "256m")
-    assert cgroup_file("memory", cid, "memory.limit_in_bytes") == str(64 << 20)
+    run_d(docker, name, "--memory", "64m", "--memory-swap", "256m")
+    check_cgroup(docker, name, "memory.limit_in_bytes", str(64 << 20))
     docker.docker("update", "--memory", "128m", "--cpu-shares", "512", "--pids-limit", "50",
                   "--cpus", "1.5", name)
-    assert cgroup_file("memory", cid, "memory.limit_in_bytes") == str(128 << 20)
-    assert cgroup_file("cpu", cid, "cpu.shares") == "512"
-    assert cgroup_file("pids", cid, "pids.max") == "50"
-    assert cgroup_file("cpu", cid, "cpu.cfs_quota_us") == "150000"
+    check_cgroup(docker, name, "memory.limit_in_bytes", str(128 << 20))
+    check_cgroup(docker, name, "cpu.shares", "512")
+    check_cgroup(docker, name, "pids.max", "50")
+    check_cgroup(docker, name, "cpu.cfs_quota_us", "150000")
     hc = docker.inspect(name)["HostConfig"]
     assert hc["Memory"] == 128 << 20 and hc["CpuShares"] == 512 and hc["PidsLimit"] == 50
 
@@ -255,20 +257,21 @@ def test_memory_oom_kill(docker, name):
 
 
 def test_pids_limit(docker, name):
-    cid = run_d(docker, name, "--pids-limit", "5")
-    assert cgroup_file("pids", cid, "pids.max") == "5"
+    run_d(docker, name, "--pids-limit", "5")
+    check_cgroup(docker, name, "pids.max", "5")
     r = docker.docker("exec", name, "sh", "-c", "for i in 1 2 3 4 5 6 7 8; do sleep 30 & done; echo done",
                       check=False)
     assert "can't fork" in r.stderr or "Resource temporarily unavailable" in r.stderr, r
-    assert int(cgroup_file("pids", cid, "pids.current")) <= 5
+    with open(cgroup_dir(docker.inspect(name)["State"]["Pid"], "pids") + "/pids.current") as f:
+        assert int(f.read()) <= 5
 
 
 def test_cpus(docker, name):
-    cid = run_d(docker, name, "--cpus", "0.5", "--cpu-shares", "256", "--cpuset-cpus", "0")
-    assert cgroup_file("cpu", cid, "cpu.cfs_period_us") == "100000"
-    assert cgroup_file("cpu", cid, "cpu.cfs_quota_us") == "50000"
-    assert cgroup_file("cpu", cid, "cpu.shares") == "256"
-    assert cgroup_file("cpuset", cid, "cpuset.cpus") == "0"
+    run_d(docker, name, "--cpus", "0.5", "--cpu-shares", "256", "--cpuset-cpus", "0")
+    check_cgroup(docker, name, "cpu.cfs_period_us", "100000")
+    check_cgroup(docker, name, "cpu.cfs_quota_us", "50000")
+    check_cgroup(docker, name, "cpu.shares", "256")
+    check_cgroup(docker, name, "cpuset.cpus", "0")
     r = docker.docker("exec", name, "sh", "-c", "grep Cpus_allowed_list /proc/self/status")
     assert r.stdout.split()[-1] == "0"
 
