@@ -52,6 +52,8 @@ CASES = [
     ("uid mappings without user namespace",
      _set(["linux", "uidMappings"], [{"containerID": 0, "hostID": 1000, "size": 1}]),
      "rejecting id mappings without a user namespace"),
+    ("kernel.hostname sysctl, which the hostname field sets",
+     _set(["linux", "sysctl"], {"kernel.hostname": "other"}), None),
     ("unknown personality domain", _set(["linux", "personality"], {"domain": "BSD"}),
      "linux.personality (runc 1.2)"),
 ]

@@ -269,7 +269,7 @@ IPC_SYSCTLS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
                "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced")
 
 
-def check_sysctl(key: str, lx: object) -> None:
+def check_sysctl(key: str, lx: object, domainname: str | None = None) -> None:
     """runc's rule: a sysctl is allowed only when the namespace that scopes it is the
     container's own (ipc, network or uts); anything else would change the host."""
     jp = f"linux.sysctl.{key}"
@@ -282,7 +282,13 @@ def check_sysctl(key: str, lx: object) -> None:
         ns, what = lx.namespace("network"), "a network namespace"  # type: ignore[attr-defined]
         if ns is not None and ns.path and _same_ns(ns.path, "/proc/self/ns/net"):
             raise ConfigError(jp, "is not allowed in the host's network namespace")
-    elif name in ("kernel.hostname", "kernel.domainname"):
+    elif name == "kernel.hostname":
+        # runc: namespaced, but the config's hostname field is the one way to set it
+        raise ConfigError(jp, "is not allowed as it conflicts with the OCI hostname field")
+    elif name == "kernel.domainname":
+        if domainname is not None:
+            raise ConfigError(jp, "is not allowed as it conflicts with the OCI domainname "
+                                  "field")
         ns, what = lx.namespace("uts"), "a uts namespace"  # type: ignore[attr-defined]
     else:
         raise ConfigError(jp, "is not in a separate kernel namespace")
@@ -453,7 +459,7 @@ class Planner:
             if n.path is not None:
                 check_namespace_path(n.path, n.type, f"linux.namespaces[{i}].path")
         for key in lx.sysctl:
-            check_sysctl(key, lx)
+            check_sysctl(key, lx, self.cfg.domainname)
         check_caps_grantable(self.cfg.process)
         if self.new_userns:
             check_searchable(self.cfg.root_path, lx.uid_mappings, lx.gid_mappings)
