@@ -172,6 +172,8 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
             os.close(console_fd)
             console_fd = -1
         cgroup.create()
+        if cgroup.frozen():  # its first stage would freeze on joining: never return (runc)
+            raise PyruncError("container's cgroup unexpectedly frozen")
         # The init enters the cgroups first thing (Cgroup.join_ops) and clones the container
         # process, which waits for the cgroups-ready byte before it does anything: limits and
         # device rules are set meanwhile, in parallel with the clone's new namespaces.

@@ -175,3 +175,35 @@ def test_device_rules_enforced(rt):
                            "&& echo kmsg-open || echo kmsg-denied)", _writable_with_mknod)
     assert "zero-ok" in out
     assert "kmsg-denied" in out, out
+
+
+def test_create_into_a_frozen_cgroup_fails_instead_of_hanging(rt):
+    """The init's first stage joins the cgroup first thing: in a frozen one it froze there and
+    create never returned (issue 18).  runc: "container's cgroup unexpectedly frozen"."""
+    from conformance import leftovers
+    from conformance.bundle import CGROUP_PARENT
+    path = f"{CGROUP_PARENT}/{rt.token}-frozen"
+    dirs = []
+    for h in leftovers.hierarchies():
+        d = h / path.lstrip("/")
+        if (h / "cgroup.freeze").exists() or (h / "freezer.state").exists() or \
+                h.name == "freezer":
+            d.mkdir(parents=True, exist_ok=True)
+            dirs.append(d)
+    try:
+        for d in dirs:
+            if (d / "freezer.state").exists():
+                (d / "freezer.state").write_text("FROZEN")
+            elif (d / "cgroup.freeze").exists():
+                (d / "cgroup.freeze").write_text("1")
+        cid = rt.new_id()
+        r = rt("create", "--bundle", rt.bundle(["true"], cgroups_path=path), cid, timeout=20)
+        assert r.returncode == 1 and "unexpectedly frozen" in r.stderr, r.stderr
+        assert rt("state", cid).returncode != 0
+    finally:
+        for d in dirs:
+            for f, v in (("freezer.state", "THAWED"), ("cgroup.freeze", "0")):
+                if (d / f).exists():
+                    (d / f).write_text(v)
+            if d.exists():
+                d.rmdir()
