@@ -33,22 +33,29 @@ def needs_init_sync(all_hooks: dict[str, list[Hook]]) -> bool:
     return any(all_hooks.get(s) for s in INIT_SYNC_STAGES)
 
 
-def _hook_ops(p, lst: list[Hook], stage: str) -> None:
+def _hook_ops(p, lst: list[Hook], stage: str, env: list[str]) -> None:
+    """HOOK ops; a hook without env of its own gets ``env``: the environment the process
+    running it has (runc's hooks are Go commands with a nil Env, which inherit it), which in
+    the container is the container process' (runc's init has taken it on by then)."""
     for i, h in enumerate(lst):
         argv = h.args or [h.path]
         p.add("HOOK", h.timeout or 0, len(argv), f"error running {stage} hook #{i}", h.path,
-              *argv, *h.env)
+              *argv, *(h.env or env))
 
 
 def plan_init_hooks(planner, all_hooks: dict[str, list[Hook]], state_fd: int) -> None:
     """Put the sync point and the in-container hooks into the create plan (init fd state_fd)."""
+    env = planner.cfg.process.env
+
     def before_pivot(p) -> None:
         p.add("HOOK_STATE", state_fd, 1)
-        _hook_ops(p, all_hooks.get("createContainer") or [], "createContainer")
+        if all_hooks.get("createContainer"):
+            p.add("CHDIR", planner.cfg.root_path)  # runc runs them in the container's root
+            _hook_ops(p, all_hooks["createContainer"], "createContainer", env)
 
     def after_start(p) -> None:
         p.add("HOOK_STATE", state_fd, 0)
-        _hook_ops(p, all_hooks["startContainer"], "startContainer")
+        _hook_ops(p, all_hooks["startContainer"], "startContainer", env)
 
     planner.before_pivot = before_pivot
     if all_hooks.get("startContainer"):
@@ -104,9 +111,10 @@ def run_hook(h: Hook, state: bytes) -> None:
     import subprocess
     args = h.args or [h.path]
     try:
-        p = subprocess.run(args, executable=h.path, input=state, env=dict(
-            e.split("=", 1) for e in h.env if "=" in e), capture_output=True,
-            timeout=h.timeout)
+        # no env of its own: the runtime's, as runc and crun pass it on
+        env = dict(e.split("=", 1) for e in h.env if "=" in e) if h.env else None
+        p = subprocess.run(args, executable=h.path, input=state, env=env,
+                           capture_output=True, timeout=h.timeout)
     except subprocess.TimeoutExpired:
         raise PyruncError(f"{h.path}: timeout after {h.timeout}s") from None
     except OSError as e:

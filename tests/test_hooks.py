@@ -152,3 +152,31 @@ nsenter -t $pid -n ip link set lo up
     rt.run_to_exit(b)
     assert (rt.share / "hook-netns").read_text() == (rt.share / "netns").read_text()
     assert "UP" in (rt.share / "link").read_text()
+
+
+ENV_SCRIPT = """#!/bin/sh
+echo "$1 mark=$PYRUNC_TEST_MARK proc=$PROC_MARK cwd=$(pwd)" >> "$2"
+"""
+
+
+def test_hooks_without_env_inherit_and_container_hooks_start_in_the_root(rt, tmp_path):
+    """runc's hooks are Go commands with a nil Env: a hook without env of its own gets the
+    environment of whoever runs it, the runtime's on the host and the container process' in
+    the container; createContainer hooks run in the container's root (issue 18)."""
+    script = write_script(tmp_path / "env.sh", ENV_SCRIPT)
+    out = tmp_path / "env.out"
+
+    def edit(c):
+        c["process"]["env"].append("PROC_MARK=from-process")
+        c["hooks"] = {s: [{"path": script, "args": ["env.sh", s, str(out)]}]
+                      for s in ("prestart", "createRuntime", "createContainer")}
+    b = rt.bundle(["true"], edit)
+    cid = rt.new_id()
+    r = rt("create", "--bundle", b, cid, env=dict(os.environ, PYRUNC_TEST_MARK="from-runtime"))
+    assert r.returncode == 0, r.stderr
+    rt.ok("delete", "--force", cid)
+    got = {line.split()[0]: line.split()[1:] for line in out.read_text().splitlines()}
+    for stage in ("prestart", "createRuntime"):
+        assert got[stage][0] == "mark=from-runtime", got
+    assert got["createContainer"][1] == "proc=from-process", got
+    assert got["createContainer"][2] == f"cwd={b / 'rootfs'}", got
