@@ -22,6 +22,8 @@ import pytest
 from conformance.fixtures import COMMAND_TIMEOUT
 from conformance.linux import proc_edit
 
+from helpers_exec import running
+
 from escape_helpers import edit_config, marker_dir, run_or_refused, script_bundle
 
 FDS = range(3, 13)
@@ -75,9 +77,7 @@ def test_a_cwd_through_proc_self_fd_stays_inside(rt, tmp_path):
 
 def test_exec_cwd_through_proc_self_fd_stays_inside(rt, tmp_path):
     host = _host(tmp_path)
-    b = rt.bundle(["sleep", "100"], _env(host), share=True)
-    cid = rt.create(b)
-    rt.ok("start", cid)
+    cid = running(rt, config_edit=_env(host), share=True)
     for fd in FDS:
         r = rt("exec", "--cwd", f"/proc/self/fd/{fd}", cid, "sh", "-c", CLIMB, timeout=20)
         if r.returncode == 0:
@@ -127,9 +127,7 @@ def test_an_inherited_fd_of_the_caller_does_not_reach_the_container(rt, tmp_path
 
 def test_an_inherited_fd_of_the_caller_does_not_reach_exec(rt, tmp_path):
     host = _host(tmp_path)
-    b = rt.bundle(["sleep", "100"], _env(host), share=True)
-    cid = rt.create(b)
-    rt.ok("start", cid)
+    cid = running(rt, config_edit=_env(host), share=True)
     script = f"exec >/share/exec-out 2>&1\n{THROUGH_FDS}{CLIMB}"
     assert _inherited(rt, tmp_path, "exec", cid, "sh", "-c", script) == 0, \
         (tmp_path / "rt-out-exec").read_text()
