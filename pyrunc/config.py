@@ -62,18 +62,6 @@ def _str(d: dict, key: str, path: str, default: str | None = None) -> str | None
     return v
 
 
-def _strlist(d: dict, key: str, path: str) -> list[str]:
-    p = f"{path}.{key}" if path else key
-    v = d.get(key)
-    if v is None:
-        return []
-    _type(v, list, p, "an array of strings")
-    for i, s in enumerate(v):
-        _type(s, str, f"{p}[{i}]", "a string")
-        _check_text(s, f"{p}[{i}]")
-    return v
-
-
 def _list(d: dict, key: str, path: str, what: str = "an array") -> list:
     """d[key] as a list; absent or null is empty (as Go reads it), any other type an error
     (``x or []`` would take 0, false or "" for an empty list)."""
@@ -81,6 +69,15 @@ def _list(d: dict, key: str, path: str, what: str = "an array") -> list:
     if v is None:
         return []
     _type(v, list, f"{path}.{key}" if path else key, what)
+    return v
+
+
+def _strlist(d: dict, key: str, path: str) -> list[str]:
+    p = f"{path}.{key}" if path else key
+    v = _list(d, key, path, "an array of strings")
+    for i, s in enumerate(v):
+        _type(s, str, f"{p}[{i}]", "a string")
+        _check_text(s, f"{p}[{i}]")
     return v
 
 

@@ -85,7 +85,7 @@ def value(fdp: atheris.FuzzedDataProvider, depth: int = 0) -> object:
     if kind in (6, 7):
         return WORDS[fdp.ConsumeIntInRange(0, len(WORDS) - 1)]
     if kind == 8:
-        return cases.VALUES[fdp.ConsumeIntInRange(0, len(cases.VALUES) - 1)]
+        return copy.deepcopy(cases.VALUES[fdp.ConsumeIntInRange(0, len(cases.VALUES) - 1)])
     if kind == 9 and depth < 3:
         return [value(fdp, depth + 1) for _ in range(fdp.ConsumeIntInRange(0, 3))]
     if kind == 10 and depth < 3:

@@ -147,7 +147,8 @@ def path_variants(base: dict[str, Any], n: int, seed: int = SEED
         (("process", "args", 0), "\ud800"), (("hostname",), "a\nb"),
     ]
     for path, value in named:
-        out.append((f"{path_text(path)} = {value!r}", _apply(base, path, _cgroup_safe(path, value))))
+        out.append((f"{path_text(path)} = {value!r}",
+                    _apply(base, path, _cgroup_safe(path, value))))
     all_paths = list(paths(base))
     while len(out) < n:
         path = rng.choice(all_paths)
