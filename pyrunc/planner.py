@@ -841,11 +841,11 @@ def add_credentials(p: Plan, proc: Process, seccomp: object | None, preserve: in
         p.add("NO_NEW_PRIVS")
     p.add("RESOLVE_EXEC", proc.args[0], env_path(proc.env))
     p.add("PDEATHSIG", 0)
-    # With a notify listener the filter is loaded while pyrunc still reads the sync pipe, so
-    # create can hand the listener fd to the agent (runc does the same); otherwise it is loaded
-    # last, so the user's filter sees as few of the init's own syscalls as possible.
-    early = sc is not None and proc.no_new_privileges and getattr(sc, "notify", False)
-    if early:
+    # With noNewPrivileges the filter is loaded as late as runc loads it: after the program is
+    # found, before READY (so create can still hand a notify listener to the agent while it
+    # reads the sync pipe), and so before the startContainer hooks, which runc runs as the
+    # container's process, under its filter.
+    if sc is not None and proc.no_new_privileges:
         p.add("SECCOMP", sc.flags, sc.bpf)
         if wait_ack:
             p.add("WAIT_ACK", notify_ack)
@@ -855,6 +855,4 @@ def add_credentials(p: Plan, proc: Process, seccomp: object | None, preserve: in
             p.add("WAIT_FIFO", fifo)
         if after_start is not None:
             after_start(p)  # type: ignore[operator]
-    if sc is not None and proc.no_new_privileges and not early:
-        p.add("SECCOMP", sc.flags, sc.bpf)
     p.add("EXEC", preserve, len(proc.args), *proc.args, *proc.env)

@@ -180,3 +180,23 @@ def test_hooks_without_env_inherit_and_container_hooks_start_in_the_root(rt, tmp
         assert got[stage][0] == "mark=from-runtime", got
     assert got["createContainer"][1] == "proc=from-process", got
     assert got["createContainer"][2] == f"cwd={b / 'rootfs'}", got
+
+
+def test_start_container_hooks_run_under_the_containers_seccomp_filter(rt):
+    """A startContainer hook is the container's process (runc loads the filter before it
+    runs, noNewPrivileges or not): mkdir, which the profile refuses, fails in the hook too."""
+    script = "#!/bin/sh\nif mkdir /tmp/made; then echo made; else echo refused; fi > /share/hook\n"
+
+    def edit(c):
+        c["root"]["readonly"] = False
+        c["process"]["noNewPrivileges"] = True
+        c["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "architectures":
+                                 ["SCMP_ARCH_X86_64"],
+                                 "syscalls": [{"names": ["mkdir", "mkdirat"],
+                                               "action": "SCMP_ACT_ERRNO"}]}
+        c["hooks"] = {"startContainer": [{"path": "/hook.sh"}]}
+    b = rt.bundle(["true"], edit, share=True)
+    write_script(b / "rootfs" / "hook.sh", script)
+    os.chmod(rt.share, 0o777)
+    rt.run_to_exit(b)
+    assert (rt.share / "hook").read_text() == "refused\n"
