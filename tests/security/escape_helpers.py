@@ -84,16 +84,19 @@ def sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def run_or_refused(rt, bundle: Path, out: Path,
-                   timeout: float = COMMAND_TIMEOUT) -> tuple[str | None, str]:
+def run_or_refused(rt, bundle: Path, out: Path, timeout: float = COMMAND_TIMEOUT,
+                   while_created: Callable[[], Any] | None = None) -> tuple[str | None, str]:
     """create + start + wait + delete a container whose process writes `out` (a host path,
     e.g. in rt.share); (None, stderr) if the runtime refused to create it, else (what the
-    container wrote, "").  A refused create must leave no container behind."""
+    container wrote, "").  A refused create must leave no container behind.
+    `while_created()` runs between create and start (e.g. to look at the host's mounts)."""
     cid = rt.new_id()
     r = rt("create", "--bundle", bundle, cid, timeout=timeout)
     if r.returncode != 0:
         assert rt("state", cid).returncode != 0, "a refused container is still known"
         return None, r.stderr
+    if while_created is not None:
+        while_created()
     rt.ok("start", cid)
     rt.wait_stopped(cid)
     rt.ok("delete", cid)
