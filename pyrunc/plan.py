@@ -103,6 +103,9 @@ OPS: list[tuple[str, int, str, str]] = [
     ("SESSION_KEYRING", 44, "s", "join a new session keyring named s (keyctl)"),
     ("WAIT_ACK", 45, "u", "read one byte from fd u (blocks until pyrunc writes it), close u"),
     ("UMOUNT", 47, "su", "umount2(s, flags u), a host-visible path"),
+    ("CHOWN_STDIO", 48, "u", "give fds 0-2 to uid u, keeping their group (runc's "
+                             "fixStdioPermissions): skipped for /dev/null and fds already "
+                             "u's; EINVAL, EPERM and EROFS leave the fd as it is"),
     ("PROC_WRITE", 46, "ss", "write s2 to the existing file s1 of the container's procfs: s1 "
                              "is relative to /proc, which must be the root of a procfs mount, "
                              "and is resolved beneath it crossing no mount and no magic link"),

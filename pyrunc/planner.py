@@ -830,6 +830,7 @@ def add_credentials(p: Plan, proc: Process, seccomp: object | None, preserve: in
             p.add("WAIT_ACK", notify_ack)
     p.add("CAP_BOUNDING", bounding)
     u = proc.user
+    p.add("CHOWN_STDIO", u.uid)  # a terminal or pipe made outside is the user's own
     p.add("USER", u.uid, u.gid, 1, *[str(g) for g in u.additional_gids])
     p.add("CAPS", eff, perm, inh, amb)
     p.add("CHDIR", proc.cwd)

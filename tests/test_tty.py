@@ -155,3 +155,27 @@ def _reap(pid: int, timeout: float = 20.0) -> int:
         time.sleep(0.02)
     os.kill(pid, 9)
     return os.waitpid(pid, 0)[1]
+
+
+def test_the_terminal_belongs_to_the_processs_user(rt, tmp_path):
+    """runc's fixStdioPermissions: the pty (made by root, outside the user switch) is given
+    to the process' uid, its group (tty) kept, so tty-reading programs of non-root users work
+    (issue 18)."""
+    recv = ConsoleReceiver(tmp_path)
+    try:
+        def edit(c):
+            c["process"]["terminal"] = True
+            c["process"]["user"] = {"uid": 1000, "gid": 1000}
+        b = rt.bundle(["sh", "-c", "stat -c owner=%u:%g $(readlink /proc/self/fd/0); sleep 100"],
+                      edit)
+        cid = rt.new_id()
+        rt.ok("create", "--console-socket", recv.path, "--bundle", b, cid)
+        master = recv.receive()
+        rt.ok("start", cid)
+        out = read_until(master, b"\n").decode()
+        owner = out.split("owner=")[1].split()[0]
+        assert owner.split(":")[0] == "1000", out
+        assert owner.split(":")[1] == "5", out  # devpts' gid=5: the tty group
+        rt.kill_and_delete(cid)
+    finally:
+        recv.close()

@@ -70,6 +70,7 @@ void op_cpu_affinity(const struct plan_arg *mask);
 void op_write(const char *path, const char *data, uint32_t len);
 void op_cap_bounding(uint64_t keep);
 void op_user(const struct plan_rec *r);
+void op_chown_stdio(unsigned uid);
 void op_caps(uint64_t eff, uint64_t perm, uint64_t inh, uint64_t amb);
 void op_seccomp(uint64_t flags, const struct plan_arg *prog);
 void op_resolve_exec(const char *name, const char *path);

@@ -245,6 +245,9 @@ int main(int argc, char **argv)
         case OP_USER:
             op_user(r);
             break;
+        case OP_CHOWN_STDIO:
+            op_chown_stdio((unsigned)arg_u64(r, 0));
+            break;
         case OP_CAPS:
             op_caps(arg_u64(r, 0), arg_u64(r, 1), arg_u64(r, 2), arg_u64(r, 3));
             break;

@@ -47,6 +47,24 @@ void op_cap_bounding(uint64_t keep)
     }
 }
 
+void op_chown_stdio(unsigned uid)
+{
+    struct stat null_st, st;
+    int have_null = stat("/dev/null", &null_st) == 0;
+    for (int fd = 0; fd < 3; fd++) {
+        if (fstat(fd, &st) < 0)
+            die_errno("stat fd %d", fd);
+        if ((have_null && S_ISCHR(st.st_mode) && st.st_rdev == null_st.st_rdev) ||
+            st.st_uid == uid)
+            continue;
+        /* EINVAL: its group is not mapped here; EPERM: its owner is not; EROFS: a read-only
+         * /dev.  runc leaves such an fd alone rather than fail. */
+        if (fchown(fd, uid, st.st_gid) < 0 && errno != EINVAL && errno != EPERM &&
+            errno != EROFS)
+            die_errno("chown fd %d to uid %u", fd, uid);
+    }
+}
+
 void op_user(const struct plan_rec *r)
 {
     uid_t uid = (uid_t)arg_u64(r, 0);
