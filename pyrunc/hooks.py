@@ -45,12 +45,14 @@ def _hook_ops(p, lst: list[Hook], stage: str, env: list[str]) -> None:
 
 def plan_init_hooks(planner, all_hooks: dict[str, list[Hook]], state_fd: int) -> None:
     """Put the sync point and the in-container hooks into the create plan (init fd state_fd)."""
+    from pyrunc.planner import CHDIR_ALWAYS
     env = planner.cfg.process.env
 
     def before_pivot(p) -> None:
         p.add("HOOK_STATE", state_fd, 1)
         if all_hooks.get("createContainer"):
-            p.add("CHDIR", planner.cfg.root_path)  # runc runs them in the container's root
+            # runc runs them in the container's root
+            p.add("CHDIR", planner.cfg.root_path, CHDIR_ALWAYS)
             _hook_ops(p, all_hooks["createContainer"], "createContainer", env)
 
     def after_start(p) -> None:

@@ -80,7 +80,9 @@ OPS: list[tuple[str, int, str, str]] = [
     ("SETHOSTNAME", 23, "s", "sethostname"),
     ("SETDOMAINNAME", 24, "s", "setdomainname"),
     ("RLIMIT", 25, "uuu", "setrlimit(resource u1, soft u2, hard u3)"),
-    ("CHDIR", 26, "s", "chdir to s (inside the container's view)"),
+    ("CHDIR", 26, "su", "chdir to s (inside the container's view); u=1: an early try, while "
+                        "still privileged, whose EACCES or EPERM is left to the next CHDIR "
+                        "with u=2; u=2: only when that early try was refused"),
     ("UMASK", 27, "u", "umask"),
     ("CAP_BOUNDING", 28, "u", "drop every capability not in bit mask u from the bounding set"),
     ("USER", 29, "uuuS", "when u3 is 1 setgroups(S as decimal gids); setresgid(u2), "

@@ -84,6 +84,7 @@ DEV_LINKS = [("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SIGKILL = 9
 U32_MAX = 0xFFFFFFFF
+CHDIR_ALWAYS, CHDIR_EARLY, CHDIR_IF_REFUSED = 0, 1, 2  # the CHDIR op's modes
 MNT_DETACH = 2
 
 
@@ -828,12 +829,15 @@ def add_credentials(p: Plan, proc: Process, seccomp: object | None, preserve: in
         p.add("SECCOMP", sc.flags, sc.bpf)  # needs CAP_SYS_ADMIN: before the uid switch
         if wait_ack:
             p.add("WAIT_ACK", notify_ack)
+    # runc enters the cwd while still privileged (a directory only root may enter), and again
+    # after the switch only if that was refused
+    p.add("CHDIR", proc.cwd, CHDIR_EARLY)
     p.add("CAP_BOUNDING", bounding)
     u = proc.user
     p.add("CHOWN_STDIO", u.uid)  # a terminal or pipe made outside is the user's own
     p.add("USER", u.uid, u.gid, 1, *[str(g) for g in u.additional_gids])
     p.add("CAPS", eff, perm, inh, amb)
-    p.add("CHDIR", proc.cwd)
+    p.add("CHDIR", proc.cwd, CHDIR_IF_REFUSED)
     if u.umask is not None:
         p.add("UMASK", u.umask)
     else:

@@ -176,3 +176,18 @@ def test_time_namespace_offsets(rt):
     assert offs == {"monotonic": ["3600", "5"], "boottime": [str(86400 * 365), "0"]}
     assert float(lines[2]) >= host_up + 86400 * 365
     assert lines[3] != os.readlink("/proc/self/ns/time")
+
+
+def test_cwd_only_root_may_enter_is_entered_before_the_user_switch(rt):
+    """runc enters process.cwd while still privileged, and again after the switch only if
+    that was refused (issue 18): a 0700 directory of root's works for uid 1000."""
+    import os
+
+    def edit(c):
+        c["process"]["user"] = {"uid": 1000, "gid": 1000}
+        c["process"]["cwd"] = "/rootonly"
+    b = rt.bundle(["sh", "-c", "pwd > /share/pwd"], edit, share=True)
+    (b / "rootfs/rootonly").mkdir(mode=0o700)
+    os.chmod(rt.share, 0o777)
+    rt.run_to_exit(b)
+    assert (rt.share / "pwd").read_text() == "/rootonly\n"

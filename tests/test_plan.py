@@ -274,7 +274,7 @@ def test_a_failed_system_call_is_sent_as_errno_and_worded_by_pyrunc():
     from pyrunc.spawn import start_init
     p = Plan()
     p.add("CLONE", 0)
-    p.add("CHDIR", "/nonexistent-dir")
+    p.add("CHDIR", "/nonexistent-dir", 0)
     p.add("RESOLVE_EXEC", "true", "/usr/bin:/bin")
     p.add("EXEC", 0, 1, "true")
     status, said = run_init(p.encode())

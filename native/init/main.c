@@ -90,6 +90,7 @@ int main(int argc, char **argv)
     struct maps maps = { 0 };
     int stage = 1;
     int cgroup_fd = -1;
+    int cwd_refused = 0; /* CHDIR's early try was refused: the one after the switch retries */
 
     if (argc != 3) {
         fprintf(stderr, "pyrunc-init: this program is started by pyrunc, not by hand\n");
@@ -232,10 +233,18 @@ int main(int argc, char **argv)
                           (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
             break;
         }
-        case OP_CHDIR:
-            if (chdir(arg_str(r, 0)) < 0)
-                die_errno("chdir to cwd %s", arg_str(r, 0));
-            break;
+        case OP_CHDIR: {
+            uint64_t mode = arg_u64(r, 1);
+            if (mode == 2 && !cwd_refused)
+                break;
+            if (chdir(arg_str(r, 0)) == 0)
+                break;
+            if (mode == 1 && (errno == EACCES || errno == EPERM)) {
+                cwd_refused = 1;
+                break;
+            }
+            die_errno("chdir to cwd %s", arg_str(r, 0));
+        }
         case OP_UMASK:
             umask((mode_t)arg_u64(r, 0));
             break;
