@@ -156,7 +156,7 @@ def exec_plan(namespaces: list[tuple[int, str]], proc, seccomp, preserve: int,
     """The init's plan for one exec'd process (see the module docstring); ``namespaces`` is
     namespaces_to_join of the container's init."""
     from pyrunc.plan import Plan
-    from pyrunc.planner import (add_credentials, apparmor_ops, enter_cgroup_ops,
+    from pyrunc.planner import (add_credentials, apparmor_ops, console_ops, enter_cgroup_ops,
                                 inherited_attrs, sched_ops)
     p = Plan()
     enter_cgroup_ops(p, proc, cgroup_join or [])
@@ -168,7 +168,7 @@ def exec_plan(namespaces: list[tuple[int, str]], proc, seccomp, preserve: int,
     p.add("SETSID")
     if console is not None:
         p.add("ROOT", "/")
-        p.add("CONSOLE", console, 0)
+        console_ops(p, proc, console, False)
     for r in proc.rlimits:
         p.add("RLIMIT", r.resource, r.soft, r.hard)
     sched_ops(p, proc)

@@ -99,6 +99,8 @@ OPS: list[tuple[str, int, str, str]] = [
     ("CONSOLE", 38, "uu", "open a pty from /dev/ptmx, send its master over socket fd u1 "
                           "(SCM_RIGHTS), make the slave stdio and the controlling terminal, "
                           "bind it onto /dev/console when u2 is 1"),
+    ("CONSOLE_SIZE", 39, "uu", "set the terminal on stdin to u1 rows and u2 columns "
+                               "(TIOCSWINSZ)"),
     ("PDEATHSIG", 40, "u", "prctl(PR_SET_PDEATHSIG, u)"),
     ("PERSONALITY", 41, "u", "personality(u)"),
     ("PROPAGATE", 43, "su", "mount(NULL, in-root s, NULL, u): a propagation change"),

@@ -382,6 +382,26 @@ def enter_cgroup_ops(p: Plan, proc: Process, cgroup_join: list[tuple[str, str]],
         p.add(op, path)
 
 
+def console_ops(p: Plan, proc: Process, sock_fd: int, bind_console: bool) -> None:
+    """The pty (create and exec with a console socket), sized to process.consoleSize when it
+    gives one, as runc's init does before it hands the master over."""
+    p.add("CONSOLE", sock_fd, 1 if bind_console else 0)
+    size = proc.console_size
+    if size is None:
+        return
+    jp = "process.consoleSize"
+    if not isinstance(size, dict):
+        raise ConfigError(jp, "must be an object")
+    dims = []
+    for key in ("height", "width"):
+        v = size.get(key, 0)
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= 0xFFFF:
+            raise ConfigError(f"{jp}.{key}", "must be an integer from 0 to 65535")
+        dims.append(v)
+    if dims[0] and dims[1]:
+        p.add("CONSOLE_SIZE", dims[0], dims[1])
+
+
 def inherited_attrs(p: Plan, proc: Process) -> None:
     """What the first stage sets on itself for the container process to inherit (create and
     exec): process.oomScoreAdj, written to the host's /proc/self before any namespace is
@@ -784,7 +804,7 @@ class Planner:
         cfg, p = self.cfg, self.plan
         lx = cfg.linux
         if proc.terminal and self.fds.console is not None:
-            p.add("CONSOLE", self.fds.console, 1)
+            console_ops(p, proc, self.fds.console, True)
         for r in proc.rlimits:
             p.add("RLIMIT", r.resource, r.soft, r.hard)
         apparmor_ops(p, proc.apparmor_profile, "process.apparmorProfile")

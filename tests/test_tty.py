@@ -179,3 +179,29 @@ def test_the_terminal_belongs_to_the_processs_user(rt, tmp_path):
         rt.kill_and_delete(cid)
     finally:
         recv.close()
+
+
+def test_console_size_sizes_the_pty_for_create_and_exec_process(rt, tmp_path):
+    """process.consoleSize gives the pty's size when a console socket gets its master, as
+    runc's init sets it: for create, and for exec -t --process (issue 18)."""
+    import json
+    recv = ConsoleReceiver(tmp_path)
+    try:
+        def edit(c):
+            c["process"]["terminal"] = True
+            c["process"]["consoleSize"] = {"height": 33, "width": 111}
+        b = rt.bundle(["sh", "-c", "stty size; sleep 100"], edit)
+        cid = rt.new_id()
+        rt.ok("create", "--console-socket", recv.path, "--bundle", b, cid)
+        master = recv.receive()
+        rt.ok("start", cid)
+        assert b"33 111" in read_until(master, b"33 111")
+        proc = json.loads((b / "config.json").read_text())["process"]
+        proc.update(args=["sh", "-c", "stty size"], consoleSize={"height": 44, "width": 77})
+        (tmp_path / "p.json").write_text(json.dumps(proc))
+        rt.ok("exec", "-d", "-t", "--console-socket", recv.path, "--process",
+              tmp_path / "p.json", cid)
+        assert b"44 77" in read_until(recv.receive(), b"44 77")
+        rt.kill_and_delete(cid)
+    finally:
+        recv.close()

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
@@ -287,6 +288,13 @@ int main(int argc, char **argv)
         case OP_CONSOLE:
             op_console((int)arg_u64(r, 0), (int)arg_u64(r, 1));
             break;
+        case OP_CONSOLE_SIZE: {
+            struct winsize ws = { .ws_row = (unsigned short)arg_u64(r, 0),
+                                  .ws_col = (unsigned short)arg_u64(r, 1) };
+            if (ioctl(0, TIOCSWINSZ, &ws) < 0)
+                die_errno("set the terminal's size");
+            break;
+        }
         case OP_PDEATHSIG:
             if (prctl(PR_SET_PDEATHSIG, (unsigned long)arg_u64(r, 0), 0, 0, 0) < 0)
                 die_errno("set parent death signal");
