@@ -238,7 +238,9 @@ def test_exec_cgroup_sub_cgroup(rt):
         assert got[""] == ("" if own_ns else own[""].rstrip("/")) + "/sub"
         r = rt("exec", "--cgroup", "nosuch", cid, "true")
     assert r.returncode == 255 and "nosuch" in r.stderr
-    for bad in ("..", "pids:..", "sub/../..", "pids:sub/../../x"):  # never above the container's
+    # never above the container's cgroup; cgroup2 names its one path "unified", not by controller
+    ctrl = "unified" if is_v2_dir(pids_dir) else "pids"
+    for bad in ("..", f"{ctrl}:..", "sub/../..", f"{ctrl}:sub/../../x"):
         r = rt("exec", "--cgroup", bad, cid, "true")
         assert r.returncode == 255 and "bad sub cgroup path" in r.stderr, (bad, r.stderr)
 
