@@ -10,7 +10,9 @@ destination must be resolved inside the rootfs (or refused).
 The markers: a host directory of the test's keeps its exact contents and gets no mount in the
 host's table; a third target, the host's absolute path of the rootfs's own /landing, shows a
 destination followed from the host's root: inside the container /landing must not be a mount
-point.  Each case either is refused or runs.
+point.  Where the container runs, /proc/timer_list and /sys/firmware must still be masked
+(wherever the runtime put /proc and /sys).  Each case either is refused (runc refuses proc and
+sysfs on a symlink) or runs (pyrunc resolves the symlink inside the rootfs and mounts there).
 """
 from __future__ import annotations
 
@@ -26,7 +28,14 @@ from escape_helpers import (edit_config, marker_dir, new_mounts, host_mount_poin
                             run_or_refused, script_bundle, snapshot)
 
 DESTINATIONS = ["/proc", "/sys", "/dev", "/data"]
-SCRIPT = "mountpoint -q /landing && echo LANDED; echo ran"
+# /landing must be no mount point, and the masked paths must stay masked wherever /proc and
+# /sys were mounted.
+SCRIPT = """
+mountpoint -q /landing && echo LANDED
+[ -n "$(head -c 16 /proc/timer_list 2>&-)" ] && echo UNMASKED /proc/timer_list
+[ -n "$(ls /sys/firmware 2>&-)" ] && echo UNMASKED /sys/firmware
+echo ran
+"""
 
 
 def _targets(hostdir, rootfs):
@@ -74,6 +83,7 @@ def test_a_symlinked_mount_destination_stays_in_the_rootfs(rt, runtime, tmp_path
                 problems.append(f"{case}: the host dir changed: {sorted(os.listdir(hostdir))}")
                 shutil.rmtree(hostdir)
                 marker_dir(hostdir)
-            if text is not None and ("LANDED" in text or "ran" not in text):
-                problems.append(f"{case}: mounted at /landing: {text}")
+            if text is not None and ("LANDED" in text or "UNMASKED" in text
+                                     or "ran" not in text):
+                problems.append(f"{case}: {text}")
     assert not problems, "\n".join(problems)
