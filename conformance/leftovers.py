@@ -152,6 +152,24 @@ def find_cgroups(markers: list[str], names: list[str] | tuple[str, ...] = ()) ->
     return sorted(set(found), key=lambda p: len(p.parts), reverse=True)
 
 
+def make_cgroup(path: str) -> list[Path]:
+    """Create the absolute cgroup ``path`` in every hierarchy, a v1 cpuset level given its
+    parent's cpus and mems (it starts empty, and takes no process then); its directories.
+    For a test that needs a cgroup of its own before the runtime makes one; remove_cgroup
+    takes each away again."""
+    dirs = []
+    for h in hierarchies():
+        d = h
+        for part in path.strip("/").split("/"):
+            d = d / part
+            d.mkdir(exist_ok=True)
+            for f in ("cpuset.cpus", "cpuset.mems"):
+                if (d / f).exists() and not (d / f).read_text().strip():
+                    (d / f).write_text((d.parent / f).read_text())
+        dirs.append(d)
+    return dirs
+
+
 def _write(path: Path, value: str) -> None:
     try:
         path.write_text(value)

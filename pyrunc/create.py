@@ -8,6 +8,7 @@ right after it exists, and the init carries PDEATHSIG until it has reported read
 from pyrunc import fastos as os  # os without its import cost (see fastos)
 import time
 
+from pyrunc import log
 from pyrunc.container import destroy
 from pyrunc.errors import PyruncError
 from pyrunc.state import State, Store, proc_start_time, proc_stat, rfc3339_nano
@@ -63,6 +64,9 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
     bundle = os.path.abspath(opts.bundle)
     if cfg is None:
         cfg = config_mod.load(bundle)
+    if log.debug_enabled:
+        log.debug(f"config loaded: {bundle}/config.json, ociVersion {cfg.oci_version}, "
+                  f"rootfs {cfg.root_path}")
     if not os.path.isdir(cfg.root_path):
         raise PyruncError(f"rootfs ({cfg.root_path}) does not exist")
     _check_rootfs_not_a_symlink(cfg, bundle)
@@ -78,10 +82,12 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
         from pyrunc.seccomp import compile_seccomp
         seccomp = compile_seccomp(cfg.linux.seccomp)
         if seccomp is not None and seccomp.skipped:
-            from pyrunc import log
             log.debug("linux.seccomp: syscalls unknown to libseccomp were skipped: "
                       + ", ".join(seccomp.skipped))
     cgroup = Cgroup.resolve(cfg.linux.cgroups_path, cid)
+    if log.debug_enabled:
+        log.debug(f"cgroups resolved ({cgroup.mode}): " +
+                  " ".join(sorted(set(cgroup.paths.values()))))
 
     # The plan is built before anything exists, so every config error leaves nothing behind.
     # The fds the init will get are numbered now and opened later in the same order: the
@@ -174,10 +180,13 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
         cgroup.create()
         if cgroup.frozen():  # its first stage would freeze on joining: never return (runc)
             raise PyruncError("container's cgroup unexpectedly frozen")
+        _warn_if_not_empty(cgroup)
         # The init enters the cgroups first thing (Cgroup.join_ops) and clones the container
         # process, which waits for the cgroups-ready byte before it does anything: limits and
         # device rules are set meanwhile, in parallel with the clone's new namespaces.
         init.send_plan(plan)
+        if log.debug_enabled:
+            log.debug(f"plan sent to pyrunc-init (pid {init.stage1}): {len(plan)} bytes")
         cgroup.apply(cfg.linux.resources or None, linux_devices=cfg.linux.devices)
         # The container process is recorded before it is let go: until the cgroups-ready
         # byte it waits, and dies of the pipe's EOF if pyrunc is killed, so a container whose
@@ -188,6 +197,8 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
         ps = proc_start_time(init.pid)
         st.start_time = ps[1] if ps else 0
         st.save_init()
+        if log.debug_enabled:
+            log.debug(f"init stage: container process {st.pid} cloned and recorded")
         os.write(ready_w, b"1")
         os.close(ready_w)
         ready_w = -1
@@ -199,6 +210,8 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
             hooks.send_states(state_w, st, cfg.hooks)
             state_w = -1
         init.wait_for("R")
+        if log.debug_enabled:
+            log.debug(f"init stage: set-up done, process {st.pid} waits for start")
         init.close()
         if init.notify_fd >= 0:
             _send_seccomp_listener(st, init.notify_fd, seccomp)
@@ -233,6 +246,18 @@ def _off_our_cpu(pid: int, cpus: set[int]) -> None:
             os.sched_setaffinity(pid, others)
     except (OSError, ValueError, IndexError):
         pass  # only a matter of speed
+
+
+def _warn_if_not_empty(cgroup) -> None:
+    """runc's warning for a cgroup that already holds processes (one read: the first
+    hierarchy's cgroup.procs); a config naming such a cgroup shares it with them."""
+    first = next(iter(cgroup.paths.values()), None)
+    try:
+        n = len(os.read_file(first + "/cgroup.procs").split()) if first else 0
+    except OSError:
+        return
+    if n:
+        log.warning(f"container's cgroup is not empty: {n} process(es) found")
 
 
 def _check_rootfs_not_a_symlink(cfg: "Config", bundle: str) -> None:

@@ -98,7 +98,10 @@ def run_stage(all_hooks: dict[str, list[Hook]], stage: str, st, warn_only: bool 
     if not lst:
         return
     state = _state(st, status)
+    from pyrunc import log
     for i, h in enumerate(lst):
+        if log.debug_enabled:
+            log.debug(f"running {stage} hook #{i}: {h.path}")
         try:
             run_hook(h, state)
         except PyruncError as e:

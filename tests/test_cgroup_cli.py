@@ -183,13 +183,7 @@ def test_create_into_a_frozen_cgroup_fails_instead_of_hanging(rt):
     from conformance import leftovers
     from conformance.bundle import CGROUP_PARENT
     path = f"{CGROUP_PARENT}/{rt.token}-frozen"
-    dirs = []
-    for h in leftovers.hierarchies():
-        d = h / path.lstrip("/")
-        if (h / "cgroup.freeze").exists() or (h / "freezer.state").exists() or \
-                h.name == "freezer":
-            d.mkdir(parents=True, exist_ok=True)
-            dirs.append(d)
+    dirs = leftovers.make_cgroup(path)
     try:
         for d in dirs:
             if (d / "freezer.state").exists():
@@ -201,9 +195,5 @@ def test_create_into_a_frozen_cgroup_fails_instead_of_hanging(rt):
         assert r.returncode == 1 and "unexpectedly frozen" in r.stderr, r.stderr
         assert rt("state", cid).returncode != 0
     finally:
-        for d in dirs:
-            for f, v in (("freezer.state", "THAWED"), ("cgroup.freeze", "0")):
-                if (d / f).exists():
-                    (d / f).write_text(v)
-            if d.exists():
-                d.rmdir()
+        for d in dirs:  # thaws too
+            assert leftovers.remove_cgroup(d) is None

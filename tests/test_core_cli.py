@@ -486,3 +486,47 @@ def test_rootless_flag_is_accepted(rt):
     cid = rt.new_id()
     rt.ok("create", "--bundle", rt.bundle(SLEEP), cid, global_args=("--rootless", "false"))
     assert rt.status(cid) == "created"
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_debug_logs_the_steps_of_create(rt, tmp_path, fmt):
+    """--debug: the steps a person debugging a failed create needs, at level debug, in the
+    --log file in its format (issue 18); none of them without --debug."""
+    log = tmp_path / f"log.{fmt}"
+    cid = rt.new_id()
+    rt.ok("create", "--bundle", rt.bundle(SLEEP), cid,
+          global_args=("--debug", "--log", str(log), "--log-format", fmt))
+    lines = log.read_text().splitlines()
+    if fmt == "json":
+        msgs = [json.loads(line)["msg"] for line in lines if json.loads(line)["level"] == "debug"]
+    else:
+        msgs = [line.split('msg="', 1)[1] for line in lines if "level=debug" in line]
+    for step in ("config loaded", "cgroups resolved", "plan sent", "cloned and recorded",
+                 "waits for start"):
+        assert any(step in m for m in msgs), (step, lines)
+    quiet = tmp_path / "quiet.log"
+    other = rt.new_id()
+    rt.ok("create", "--bundle", rt.bundle(SLEEP), other, global_args=("--log", str(quiet)))
+    assert "level=debug" not in (quiet.read_text() if quiet.exists() else "")
+
+
+def test_a_cgroup_that_already_holds_processes_is_warned_about(rt):
+    from conformance import leftovers
+    from conformance.bundle import CGROUP_PARENT
+    path = f"{CGROUP_PARENT}/{rt.token}-busy"
+    sleeper = subprocess.Popen(["sleep", "100"])
+    dirs = leftovers.make_cgroup(path)
+    try:
+        for d in dirs:
+            (d / "cgroup.procs").write_text(str(sleeper.pid))
+        cid = rt.new_id()
+        r = rt("create", "--bundle", rt.bundle(SLEEP, cgroups_path=path), cid)
+        assert r.returncode == 0, r.stderr
+        assert "cgroup is not empty: 1 process(es) found" in r.stderr, r.stderr
+        rt.ok("delete", "--force", cid)
+        assert sleeper.poll() is None  # not the container's to kill
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        for d in dirs:
+            assert leftovers.remove_cgroup(d) is None

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
-from pathlib import Path
 
 import pytest
 
@@ -26,16 +24,7 @@ class HostCgroup:
 
     def __init__(self, name: str) -> None:
         self.path = f"{CGROUP_PARENT}/{name}"
-        self.dirs = []
-        for h in leftovers.hierarchies():
-            d = h
-            for part in self.path.strip("/").split("/"):
-                d = d / part
-                d.mkdir(exist_ok=True)
-                for f in ("cpuset.cpus", "cpuset.mems"):  # a v1 cpuset starts empty
-                    if (d / f).exists() and not (d / f).read_text().strip():
-                        (d / f).write_text((d.parent / f).read_text())
-            self.dirs.append(d)
+        self.dirs = leftovers.make_cgroup(self.path)
         self.victim = subprocess.Popen(["sleep", "600"])
         for d in self.dirs:
             (d / "cgroup.procs").write_text(str(self.victim.pid))
@@ -43,17 +32,8 @@ class HostCgroup:
     def remove(self) -> None:
         self.victim.kill()
         self.victim.wait()
-        deadline = time.monotonic() + 10
         for d in self.dirs:
-            for sub in sorted((p for p in d.rglob("*") if p.is_dir()), reverse=True):
-                sub.rmdir()
-            while d.exists():
-                try:
-                    d.rmdir()
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.01)
+            assert leftovers.remove_cgroup(d) is None
 
 
 @pytest.fixture
