@@ -22,7 +22,7 @@ from escape_helpers import (compile_static, host_mount_points, marker_dir, new_m
                             run_or_refused, script_bundle, snapshot)
 
 MOUNTS = 8
-CREATES = 15
+CREATES = 10
 RACER_C = r"""
 #define _GNU_SOURCE
 #include <fcntl.h>
