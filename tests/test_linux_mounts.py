@@ -293,3 +293,18 @@ def test_idmap_option_without_user_namespace_is_refused(rt, tmp_path):
     from linux_helpers import create_fails
     r = create_fails(rt, bind(tmp_path, "/b", ["rbind", "idmap"]))
     assert "mounts[7].options[1]: idmap without uidMappings" in r.stderr
+
+
+@pytest.mark.parametrize("link", ["/data/made-here", "../data/made-here"])
+def test_a_dangling_symlink_destination_is_made_inside_the_rootfs(rt, tmp_path, link):
+    """A bind destination that is a dangling symlink in the image: runc makes the file where
+    the link points, resolved inside the rootfs, and mounts there (issue 18); pyrunc refused
+    ("create /etc/not-existing in rootfs")."""
+    src = tmp_path / "src-file"
+    src.write_text("bound\n")
+    out_edit = bind(src, "/etc/not-existing", ["bind"])
+    b = rt.bundle(["sh", "-c", "cat /etc/not-existing > /share/out"], out_edit, share=True)
+    (b / "rootfs/etc/not-existing").symlink_to(link)
+    rt.run_to_exit(b)
+    assert (rt.share / "out").read_text() == "bound\n"
+    assert (b / "rootfs/data/made-here").is_file()  # made inside the rootfs, left as runc does

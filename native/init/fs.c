@@ -171,8 +171,14 @@ void mkdirs_in_root(const char *path, unsigned mode)
     die("mkdir %s in rootfs: too many levels of symbolic links", path);
 }
 
-void mkfile_in_root(const char *path, unsigned mode)
+/* Create an empty file in the root (parents too) if nothing is there.  A dangling symlink
+ * is followed the way the kernel would inside the root (absolute targets from the rootfs,
+ * relative ones from the link's directory) and the file is made where it points, as runc's
+ * securejoin-based createIfNotExists does: never outside. */
+static void mkfile_hops(const char *path, unsigned mode, int hops)
 {
+    if (hops > 40)
+        die("create %s in rootfs: too many levels of symbolic links", path);
     int fd = open_in_root(path, O_PATH, 0);
     if (fd >= 0) {
         close(fd);
@@ -180,11 +186,29 @@ void mkfile_in_root(const char *path, unsigned mode)
     }
     const char *base;
     int pfd = parent_in_root(path, &base);
-    close(pfd);
-    fd = open_in_root(path, O_CREAT | O_WRONLY, (int)mode);
+    char target[4096], next[4096];
+    ssize_t n = readlinkat(pfd, base, target, sizeof(target) - 1);
+    if (n >= 0) {
+        target[n] = '\0';
+        if (target[0] == '/')
+            path_printf(next, sizeof(next), "%s", target);
+        else
+            path_printf(next, sizeof(next), "%.*s/%s", base > path ? (int)(base - path - 1) : 0,
+                        path, target);
+        close(pfd);
+        mkfile_hops(next, mode, hops + 1);
+        return;
+    }
+    fd = openat(pfd, base, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, (int)mode);
     if (fd < 0)
         die_errno("create %s in rootfs", path);
     close(fd);
+    close(pfd);
+}
+
+void mkfile_in_root(const char *path, unsigned mode)
+{
+    mkfile_hops(path, mode, 0);
 }
 
 #define PROC_SUPER_MAGIC 0x9fa0
