@@ -122,3 +122,38 @@ def script_bundle(rt, script: str, out_name: str,
     if prepare is not None:
         prepare(b)
     return b, rt.share / out_name
+
+
+SWAPPER_C = r"""
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    long n = atol(argv[3]);
+    for (long i = 0; i < n && access("/share/stop", F_OK) != 0; i++)
+        renameat2(AT_FDCWD, argv[1], AT_FDCWD, argv[2], RENAME_EXCHANGE);
+    return 0;
+}
+"""
+SWAPS = 200_000_000  # an upper bound only: the test stops the swapper by /share/stop
+
+
+class Swapper:
+    """A container that exchanges two of its paths (renameat2 RENAME_EXCHANGE) in a tight
+    loop, a static helper compiled by the test, until `stop()`: the racing half of a
+    symlink-exchange attack on a directory it shares with another container."""
+
+    def __init__(self, rt, tmp_path: Path, a: str, b: str,
+                 edit: Callable[[dict[str, Any]], Any]) -> None:
+        self.rt = rt
+        bundle = rt.bundle(["/bin/swapper", a, b, str(SWAPS)], edit, share=True)
+        compile_static(tmp_path, "swapper", SWAPPER_C, bundle / "rootfs/bin/swapper")
+        self.cid = rt.create(bundle)
+        rt.ok("start", self.cid)
+
+    def stop(self) -> None:
+        (self.rt.share / "stop").write_text("")
+        self.rt.wait_stopped(self.cid)
+        self.rt.ok("delete", self.cid)

@@ -22,8 +22,8 @@ import pytest
 from conformance.bundle import add_bind_mount
 from conformance.linux import skip_on_runc
 
-from escape_helpers import (UNTOUCHED, compile_static, edit_config, marker_dir, run_or_refused,
-                            script_bundle, snapshot)
+from escape_helpers import (UNTOUCHED, Swapper, marker_dir, run_or_refused, script_bundle,
+                            snapshot)
 
 MASKED = ["/etc/masked", "/proc/kcore", "/proc/keys", "/proc/timer_list"]
 SECRET = "image secret\n"
@@ -38,19 +38,6 @@ for p in $MASKED; do
   [ "$WRITE" = 1 ] && echo pwned 2>&- > "$p"
 done
 echo ran
-"""
-RACER_C = r"""
-#define _GNU_SOURCE
-#include <fcntl.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <unistd.h>
-int main(int argc, char **argv) {
-    long n = atol(argv[1]);
-    for (long i = 0; i < n && access("/share/stop", F_OK) != 0; i++)
-        renameat2(AT_FDCWD, "/dev/null", AT_FDCWD, "/dev/null.evil", RENAME_EXCHANGE);
-    return 0;
-}
 """
 TARGETS = {"host file": "/marker/file", "core_pattern": "/proc/sys/kernel/core_pattern"}
 
@@ -115,9 +102,6 @@ def test_a_dev_null_swapped_by_another_container_does_not_redirect_masking(rt, r
         add_bind_mount(cfg, devdir, "/dev")
         cfg["mounts"] = [m for m in cfg["mounts"] if m["destination"] != "/dev"
                          or m["source"] == str(devdir)]
-    racer = rt.bundle(["/bin/racer", "2000000000"], lambda cfg: (shared_dev(cfg), cfg)[1],
-                      share=True)
-    compile_static(tmp_path, "racer", RACER_C, racer / "rootfs/bin/racer")
     before = snapshot(marker)
 
     def victim_edit(cfg):
@@ -125,16 +109,13 @@ def test_a_dev_null_swapped_by_another_container_does_not_redirect_masking(rt, r
         shared_dev(cfg)
     b, out = script_bundle(rt, SCRIPT, "out", victim_edit,
                            lambda b: (b / "rootfs/etc/masked").write_text(SECRET))
-    cid = rt.create(racer)
+    swapper = Swapper(rt, tmp_path, "/dev/null", "/dev/null.evil", shared_dev)
     try:
-        rt.ok("start", cid)
         for i in range(RACES):
             out.unlink(missing_ok=True)
             text, _err = run_or_refused(rt, b, out)
             _assert_masked(text, f"create {i + 1}")
             assert snapshot(marker) == before, f"the host file changed at create {i + 1}"
     finally:
-        (rt.share / "stop").write_text("")
-    rt.wait_stopped(cid)
-    rt.ok("delete", cid)
+        swapper.stop()
     assert (marker / "file").read_text() == UNTOUCHED

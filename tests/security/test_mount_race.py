@@ -18,22 +18,11 @@ from __future__ import annotations
 
 from conformance.bundle import add_bind_mount
 
-from escape_helpers import (compile_static, host_mount_points, marker_dir, new_mounts,
-                            run_or_refused, script_bundle, snapshot)
+from escape_helpers import (Swapper, host_mount_points, marker_dir, new_mounts, run_or_refused,
+                            script_bundle, snapshot)
 
 MOUNTS = 8
 CREATES = 10
-RACER_C = r"""
-#define _GNU_SOURCE
-#include <fcntl.h>
-#include <stdio.h>
-#include <unistd.h>
-int main(void) {
-    for (long i = 0; i < 200000000L && access("/share/stop", F_OK) != 0; i++)
-        renameat2(AT_FDCWD, "/vol/d", AT_FDCWD, "/vol/link", RENAME_EXCHANGE);
-    return 0;
-}
-"""
 SCRIPT = f"""
 for i in $(seq 0 {MOUNTS - 1}); do
   mountpoint -q /landing/m$i && echo LANDED m$i
@@ -62,14 +51,12 @@ def test_a_swapped_mount_destination_never_leaves_the_rootfs(rt, tmp_path):
             (b / "rootfs/landing" / f"m{i}").mkdir(parents=True)
     b, out = script_bundle(rt, SCRIPT, "out", victim, landing)
     (vol / "link").symlink_to(b / "rootfs/landing")
-    racer = rt.bundle(["/bin/racer"], lambda cfg: add_bind_mount(cfg, vol, "/vol"), share=True)
-    compile_static(tmp_path, "racer", RACER_C, racer / "rootfs/bin/racer")
     before = snapshot(b / "rootfs/landing")
     mounts = host_mount_points()
     ran = 0
-    cid = rt.create(racer)
+    swapper = Swapper(rt, tmp_path, "/vol/d", "/vol/link",
+                      lambda cfg: add_bind_mount(cfg, vol, "/vol"))
     try:
-        rt.ok("start", cid)
         for n in range(CREATES):
             out.unlink(missing_ok=True)
 
@@ -83,8 +70,6 @@ def test_a_swapped_mount_destination_never_leaves_the_rootfs(rt, tmp_path):
                 assert "ran" in text, text
             assert snapshot(b / "rootfs/landing") == before, f"create {n + 1}: landing changed"
     finally:
-        (rt.share / "stop").write_text("")
-    rt.wait_stopped(cid)
-    rt.ok("delete", cid)
+        swapper.stop()
     assert not new_mounts(mounts, tmp_path)
     assert ran, "every create was refused: the race never ran a container"
