@@ -157,3 +157,25 @@ class Swapper:
         (self.rt.share / "stop").write_text("")
         self.rt.wait_stopped(self.cid)
         self.rt.ok("delete", self.cid)
+
+
+def race_creates(rt, tmp_path: Path, swap: tuple[str, str],
+                 swapper_edit: Callable[[dict[str, Any]], Any], bundle: Path, out: Path,
+                 creates: int, check: Callable[[int, str | None], Any],
+                 while_created: Callable[[int], Any] | None = None) -> None:
+    """Create (and run) `bundle` `creates` times while a Swapper container exchanges the two
+    paths `swap`; check(n, text) after each (text None where the create was refused).  At
+    least one create must have run a container, or the race proved nothing."""
+    ran = 0
+    swapper = Swapper(rt, tmp_path, *swap, swapper_edit)
+    try:
+        for n in range(1, creates + 1):
+            out.unlink(missing_ok=True)
+            text, _err = run_or_refused(
+                rt, bundle, out,
+                while_created=None if while_created is None else lambda: while_created(n))
+            ran += text is not None
+            check(n, text)
+    finally:
+        swapper.stop()
+    assert ran, "every create was refused: the race never ran a container"

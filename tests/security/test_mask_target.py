@@ -22,7 +22,7 @@ import pytest
 from conformance.bundle import add_bind_mount
 from conformance.linux import skip_on_runc
 
-from escape_helpers import (UNTOUCHED, Swapper, marker_dir, run_or_refused, script_bundle,
+from escape_helpers import (UNTOUCHED, marker_dir, race_creates, run_or_refused, script_bundle,
                             snapshot)
 
 MASKED = ["/etc/masked", "/proc/kcore", "/proc/keys", "/proc/timer_list"]
@@ -109,13 +109,10 @@ def test_a_dev_null_swapped_by_another_container_does_not_redirect_masking(rt, r
         shared_dev(cfg)
     b, out = script_bundle(rt, SCRIPT, "out", victim_edit,
                            lambda b: (b / "rootfs/etc/masked").write_text(SECRET))
-    swapper = Swapper(rt, tmp_path, "/dev/null", "/dev/null.evil", shared_dev)
-    try:
-        for i in range(RACES):
-            out.unlink(missing_ok=True)
-            text, _err = run_or_refused(rt, b, out)
-            _assert_masked(text, f"create {i + 1}")
-            assert snapshot(marker) == before, f"the host file changed at create {i + 1}"
-    finally:
-        swapper.stop()
+
+    def check(n, text):
+        _assert_masked(text, f"create {n}")
+        assert snapshot(marker) == before, f"the host file changed at create {n}"
+    race_creates(rt, tmp_path, ("/dev/null", "/dev/null.evil"), shared_dev, b, out, RACES,
+                 check)
     assert (marker / "file").read_text() == UNTOUCHED

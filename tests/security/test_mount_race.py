@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from conformance.bundle import add_bind_mount
 
-from escape_helpers import (Swapper, host_mount_points, marker_dir, new_mounts, run_or_refused,
+from escape_helpers import (host_mount_points, marker_dir, new_mounts, race_creates,
                             script_bundle, snapshot)
 
 MOUNTS = 8
@@ -53,23 +53,17 @@ def test_a_swapped_mount_destination_never_leaves_the_rootfs(rt, tmp_path):
     (vol / "link").symlink_to(b / "rootfs/landing")
     before = snapshot(b / "rootfs/landing")
     mounts = host_mount_points()
-    ran = 0
-    swapper = Swapper(rt, tmp_path, "/vol/d", "/vol/link",
-                      lambda cfg: add_bind_mount(cfg, vol, "/vol"))
-    try:
-        for n in range(CREATES):
-            out.unlink(missing_ok=True)
 
-            def no_host_mount():
-                assert not new_mounts(mounts, b / "rootfs/landing", vol, payload), \
-                    f"create {n + 1}: a mount on the host"
-            text, _err = run_or_refused(rt, b, out, while_created=no_host_mount)
-            if text is not None:
-                ran += 1
-                assert "LANDED" not in text, f"create {n + 1}: a mount left the rootfs:\n{text}"
-                assert "ran" in text, text
-            assert snapshot(b / "rootfs/landing") == before, f"create {n + 1}: landing changed"
-    finally:
-        swapper.stop()
+    def no_host_mount(n):
+        assert not new_mounts(mounts, b / "rootfs/landing", vol, payload), \
+            f"create {n}: a mount on the host"
+
+    def check(n, text):
+        if text is not None:
+            assert "LANDED" not in text, f"create {n}: a mount left the rootfs:\n{text}"
+            assert "ran" in text, text
+        assert snapshot(b / "rootfs/landing") == before, f"create {n}: landing changed"
+    race_creates(rt, tmp_path, ("/vol/d", "/vol/link"),
+                 lambda cfg: add_bind_mount(cfg, vol, "/vol"), b, out, CREATES, check,
+                 while_created=no_host_mount)
     assert not new_mounts(mounts, tmp_path)
-    assert ran, "every create was refused: the race never ran a container"
