@@ -70,8 +70,10 @@ def loads(doc: str | bytes) -> object:
     i = 0
     while i < n and doc[i] in _WS:
         i += 1
+    # The scanner counts its levels against the recursion limit: lowered to MAX_DEPTH above
+    # this frame while it runs (the limit is the interpreter's; pyrunc runs no threads).
     limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(_depth() + MAX_DEPTH + 5)  # the scanner counts against it
+    sys.setrecursionlimit(_depth() + MAX_DEPTH + 5)
     try:
         value, end = _scanner()(doc, i)
     except StopIteration as e:
