@@ -443,6 +443,7 @@ class Planner:
         self.new_userns = any(n.type == "user" and not n.path for n in ns)
         self.netns = any(n.type == "network" for n in ns)
         self.trees: dict[str, int] = {}  # mount's JSON path -> IDMAP_TREE slot
+        self.dev_remount_ro: tuple | None = None  # a read-only /dev, remounted after filling
 
     def build(self) -> Plan:
         cfg = self.cfg
@@ -596,6 +597,9 @@ class Planner:
             self._devices()
         else:
             self._device_table()  # validated all the same
+        if self.dev_remount_ro is not None:
+            src, fstype, flags, data = self.dev_remount_ro
+            p.add("MOUNT", src, "/dev", fstype, flags, data)
         proc = self.cfg.process
         assert proc is not None
         p.add("MKDIRS", proc.cwd, 0o755)
@@ -702,6 +706,11 @@ class Planner:
         else:
             check_proc_mount(m, None)
             p.add("MKDIRS", dest, 0o755)
+            if dest == "/dev" and flags & MS_RDONLY:
+                # runc fills a read-only /dev first (devices, links, the /dev/pts mount
+                # point) and remounts it read-only last (_rootfs_mounts)
+                self.dev_remount_ro = (m.source or m.type, m.type, flags | MS_REMOUNT, data)
+                flags &= ~MS_RDONLY
             p.add("MOUNT", m.source or m.type, dest, m.type, flags, data)
         for f in prop:
             p.add("PROPAGATE", dest, f)

@@ -43,3 +43,16 @@ def test_device_overrides_default(rt):
                                     "fileMode": 0o600}]
     out = run_script(rt, "stat -c '%a' /dev/null", edit)
     assert out.strip() == "600"
+
+
+def test_a_read_only_dev_tmpfs_is_filled_first_and_read_only_after(rt):
+    """`ro` on the /dev tmpfs: runc creates the devices, links and mount points first and
+    remounts it read-only last (issue 18); pyrunc failed ("mkdir /dev/pts: read-only file
+    system")."""
+    def edit(cfg):
+        for m in cfg["mounts"]:
+            if m["destination"] == "/dev":
+                m["options"] = m.get("options", []) + ["ro"]
+    out = rt.script_output("echo x > /dev/null && echo null-ok; ls /dev/pts >/dev/null && "
+                           "echo pts-ok; touch /dev/new 2>/dev/null || echo dev-ro", edit)
+    assert out.split() == ["null-ok", "pts-ok", "dev-ro"], out
