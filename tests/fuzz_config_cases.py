@@ -2,7 +2,7 @@
 config, and whole files that are no valid config at all.
 
 Shared by the CLI fuzz test (tests/test_fuzz_config.py), the schema agreement test
-(tests/test_fuzz_schema.py) and the atheris target (tests/fuzz/atheris_config.py), so the
+(tests/test_fuzz_schema.py) and the atheris target (tests/fuzz_atheris.py), so the
 three look at the same inputs.  Deterministic: the variants depend only on the seed.
 
 A variant never makes the container share the host's mount or pid namespace (linux,
