@@ -48,9 +48,16 @@ static int kept[MAXKEPT], nkept;
 static char keptname[MAXKEPT][64];
 static FILE *rep;
 
-/* Open `path` for writing and put its first byte back: proof of a writable exe that changes
-   no content. */
-static void try_write(const char *path, const char *what) {
+static struct stat own;  /* the container's /bin/busybox: a writable fd to it would make the
+                           test's own `exec true` fail with ETXTBSY */
+
+/* Reopen the exe behind O_PATH fd `pfd` for writing and put its first byte back: proof of a
+   writable exe that changes no content. */
+static void try_write(int pfd, const char *what) {
+    struct stat t;
+    if (fstat(pfd, &t) < 0 || (t.st_dev == own.st_dev && t.st_ino == own.st_ino)) return;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", pfd);
     int w = open(path, O_WRONLY | O_CLOEXEC);
     if (w < 0) return;
     struct stat st = {0};
@@ -68,12 +75,13 @@ static void try_write(const char *path, const char *what) {
 }
 
 int main(int argc, char **argv) {
+    if (stat("/bin/busybox", &own) < 0) { perror("busybox"); return 1; }
     rep = fopen(argv[1], "w");
     if (!rep) { perror("report"); return 1; }
     setvbuf(rep, NULL, _IOLBF, 0);
     pid_t self = getpid();
     time_t end = time(NULL) + atoi(argv[3]);
-    static char seen[1 << 16];
+    static unsigned long seen[1 << 16];  /* the exe's inode last reported for each pid */
     fprintf(rep, "READY\n");
     while (access(argv[2], F_OK) != 0 && time(NULL) < end) {
         DIR *d = opendir("/proc");
@@ -89,9 +97,9 @@ int main(int argc, char **argv) {
             char link[256] = "";
             ssize_t n = readlink(path, link, sizeof link - 1);
             if (n > 0) link[n] = 0;
-            try_write(path, link);
-            if (!seen[pid] && fstat(fd, &st) == 0) {
-                seen[pid] = 1;
+            try_write(fd, link);
+            if (fstat(fd, &st) == 0 && seen[pid] != (unsigned long)st.st_ino) {
+                seen[pid] = (unsigned long)st.st_ino;
                 fprintf(rep, "SEEN %d %lu %lu %s\n", pid, (unsigned long)st.st_dev,
                         (unsigned long)st.st_ino, link);
                 if (nkept < MAXKEPT) {
@@ -103,11 +111,8 @@ int main(int argc, char **argv) {
             close(fd);
         }
         if (d) closedir(d);
-        for (int i = 0; i < nkept; i++) {   /* after the process is gone: no ETXTBSY */
-            char p[64];
-            snprintf(p, sizeof p, "/proc/self/fd/%d", kept[i]);
-            try_write(p, keptname[i]);
-        }
+        for (int i = 0; i < nkept; i++)   /* after the process is gone: no ETXTBSY */
+            try_write(kept[i], keptname[i]);
     }
     fprintf(rep, "DONE\n");
     return 0;
@@ -179,9 +184,10 @@ def test_exec_never_exposes_a_host_binary(rt, runtime, tmp_path, claim):
            for p in (b / "rootfs/bin/busybox", b / "rootfs/bin/probe")}
 
     def lines(word):
-        return [(int(f[-3]), int(f[-2]), f[-1]) for f in
-                (line.split(maxsplit=4 if word == "SEEN" else 3) for line in text.splitlines())
-                if f[0] == word]
+        """(dev, ino, what) of the report's `word` lines (SEEN has a pid first)."""
+        skip = 2 if word == "SEEN" else 1
+        return [(int(f[skip]), int(f[skip + 1]), " ".join(f[skip + 2:])) for f in
+                (line.split() for line in text.splitlines()) if f and f[0] == word]
     runtimes = [s for s in lines("SEEN") if s[:2] not in own]
     assert runtimes, f"the probe never caught a process of the runtime's:\n{text[:2000]}"
     opened = [s for s in lines("OPENED-FOR-WRITE") if s[:2] in ids]
