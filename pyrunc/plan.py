@@ -124,7 +124,11 @@ OPS: list[tuple[str, int, str, str]] = [
                                 "u2 & 1) as detached mount u1, id-mapped (submounts too when "
                                 "u2 & 2) through a new user namespace with uid_map s2 and "
                                 "gid_map s3"),
-    ("MOUNT_TREE", 62, "us", "attach detached mount u (from IDMAP_TREE) at in-root s"),
+    ("MOUNT_TREE", 62, "us", "attach detached mount u (from IDMAP_TREE or OPEN_TREE) at "
+                             "in-root s"),
+    ("OPEN_TREE", 49, "usu", "first stage: clone the host tree s (with its submounts when u2 "
+                             "is 1) as detached mount u1, for a bind source the container's "
+                             "user namespace may not reach"),
     ("IOPRIO", 63, "u", "ioprio_set(IOPRIO_WHO_PROCESS, 0, u)"),
     ("SCHED_ATTR", 64, "s", "sched_setattr(0, s (a packed struct sched_attr), 0)"),
     ("CPU_AFFINITY", 65, "s", "sched_setaffinity(0, s (a cpu_set_t bit mask))"),

@@ -84,6 +84,7 @@ DEV_LINKS = [("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SIGKILL = 9
 U32_MAX = 0xFFFFFFFF
+MAX_TREES = 4096  # detached mounts the init holds at once (its trees[] in fs.c)
 CHDIR_ALWAYS, CHDIR_EARLY, CHDIR_IF_REFUSED = 0, 1, 2  # the CHDIR op's modes
 MNT_DETACH = 2
 
@@ -212,6 +213,18 @@ def apparmor_ops(p: Plan, profile: str | None, jpath: str) -> None:
     attr = ("thread-self/attr/apparmor/exec" if os.path.exists("/proc/self/attr/apparmor")
             else "self/attr/exec")
     p.add("PROC_WRITE", attr, f"exec {profile}")
+
+
+def _lockable_flags(path: str) -> int:
+    """The flags of the mount ``path`` is on that a user namespace may not clear (nosuid,
+    nodev, noexec and the atime ones), as MS_* flags."""
+    f = os.statvfs(path).f_flag
+    out = 0
+    for st, ms in ((2, MS_NOSUID), (4, MS_NODEV), (8, MS_NOEXEC), (1024, MS_NOATIME),
+                   (2048, MS_NODIRATIME), (4096, MS_RELATIME)):
+        if f & st:
+            out |= ms
+    return out
 
 
 def check_caps_grantable(proc: Process | None) -> None:
@@ -524,11 +537,18 @@ class Planner:
 
     def _idmap_trees(self) -> None:
         """Id-mapped mounts are cloned in the first stage, from the host's view of their
-        source, and attached in the container by MOUNT_TREE (see _mount)."""
+        source, and attached in the container by MOUNT_TREE (see _mount).  So is every other
+        bind mount of a container with a new user namespace: its root, a mapped host uid,
+        may not be able to reach the source by path (runc opens them on the host side for
+        the same reason, its _LIBCONTAINER_MOUNT_FDS)."""
         lx = self.cfg.linux
         for m in self.cfg.mounts:
             opt = "ridmap" if "ridmap" in m.options else "idmap" if "idmap" in m.options else ""
             if not (m.uid_mappings or opt):
+                if self.new_userns and self._is_bind(m) and len(self.trees) < MAX_TREES:
+                    slot = self.trees[m.path] = len(self.trees)
+                    self.plan.add("OPEN_TREE", slot, self._bind_source(m),
+                                  1 if parse_mount_options(m)[0] & MS_REC else 0)
                 continue
             where = f"{m.path}.uidMappings" if m.uid_mappings else \
                 f"{m.path}.options[{m.options.index(opt)}]"
@@ -543,6 +563,8 @@ class Planner:
             rec_clone = parse_mount_options(m)[0] & MS_REC
             # ridmap: the submounts too; idmap: the top mount only; mappings alone: like the bind
             rec_map = opt == "ridmap" or (not opt and rec_clone)
+            if len(self.trees) >= MAX_TREES:
+                raise ConfigError(where, f"more than {MAX_TREES} id-mapped mounts")
             slot = self.trees[m.path] = len(self.trees)
             self.plan.add("IDMAP_TREE", slot, self._bind_source(m),
                           (1 if rec_clone else 0) | (2 if rec_map else 0), id_map_text(uids),
@@ -691,6 +713,10 @@ class Planner:
             else:
                 p.add("MOUNT", src, dest, "", MS_BIND | (flags & MS_REC), "")
             extra = flags & ~(MS_BIND | MS_REC | MS_REMOUNT)
+            if extra and self.new_userns and m.path in self.trees:
+                # A tree cloned by the first stage is not locked the way a bind made in the
+                # user namespace is: keep the flags the kernel would lock there.
+                extra |= _lockable_flags(src)
             if extra:
                 p.add("MOUNT", "", dest, "", MS_REMOUNT | MS_BIND | extra, "")
         elif m.type == "cgroup":

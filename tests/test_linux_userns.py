@@ -191,3 +191,21 @@ def test_a_rootfs_the_container_root_reaches_by_capability_is_accepted(rt, tmp_p
     cid = rt.new_id()
     rt.ok("create", "--bundle", b, cid)
     rt.ok("delete", "--force", cid)
+
+
+def test_a_bind_source_the_container_root_cannot_reach_is_mounted(rt, tmp_path):
+    """runc opens bind sources on the host side before it enters the user namespace (its
+    _LIBCONTAINER_MOUNT_FDS): a source below a 0700 directory of host root's, which the
+    container's root (host uid 100000) cannot walk to, is mounted all the same (issue 18),
+    keeping the flags of the mount it is on."""
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o700)
+    (locked / "vol").mkdir()
+    (locked / "vol" / "f").write_text("reached\n")
+
+    def edit(cfg):
+        cfg["mounts"].append({"destination": "/vol", "type": "bind",
+                              "source": str(locked / "vol"), "options": ["rbind", "ro"]})
+    out = run_script(rt, "cat /vol/f; touch /vol/g 2>/dev/null || echo readonly", edit,
+                     userns=True)
+    assert out.split() == ["reached", "readonly"], out

@@ -413,8 +413,19 @@ void op_mount_tmpcopyup(const char *src, const char *target, const char *fstype,
     close(under);
 }
 
-#define MAX_TREES 64
+#define MAX_TREES 4096 /* pyrunc/planner.py's MAX_TREES */
 static int trees[MAX_TREES];
+
+void op_open_tree(uint64_t slot, const char *src, uint64_t recursive)
+{
+    if (slot >= MAX_TREES || trees[slot])
+        die("plan: detached mount slot %llu out of range or taken", (unsigned long long)slot);
+    int fd = (int)syscall(SYS_open_tree, AT_FDCWD, src,
+                          OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0));
+    if (fd < 0)
+        die_errno("open_tree %s", src);
+    trees[slot] = fd + 1;
+}
 
 static void write_file(const char *path, const struct plan_arg *a)
 {
@@ -457,8 +468,8 @@ static int userns_with_maps(const struct plan_arg *uid_map, const struct plan_ar
 void op_idmap_tree(uint64_t slot, const char *src, uint64_t recursive,
                    const struct plan_arg *uid_map, const struct plan_arg *gid_map)
 {
-    if (slot >= MAX_TREES)
-        die("plan: detached mount slot %llu out of range", (unsigned long long)slot);
+    if (slot >= MAX_TREES || trees[slot])
+        die("plan: detached mount slot %llu out of range or taken", (unsigned long long)slot);
     int userns = userns_with_maps(uid_map, gid_map);
     unsigned rec = (recursive & 1) ? AT_RECURSIVE : 0;
     unsigned map_rec = (recursive & 2) ? AT_RECURSIVE : 0;

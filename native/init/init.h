@@ -59,6 +59,7 @@ void op_mount_tmpcopyup(const char *src, const char *target, const char *fstype,
 void op_idmap_tree(uint64_t slot, const char *src, uint64_t recursive,
                    const struct plan_arg *uid_map, const struct plan_arg *gid_map);
 void op_mount_tree(uint64_t slot, const char *target);
+void op_open_tree(uint64_t slot, const char *src, uint64_t recursive);
 void op_proc_write(const char *path, const char *data, uint32_t len);
 
 /* attrs.c: scheduling attributes */

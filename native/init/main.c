@@ -306,6 +306,9 @@ int main(int argc, char **argv)
         case OP_IDMAP_TREE:
             op_idmap_tree(arg_u64(r, 0), arg_str(r, 1), arg_u64(r, 2), &r->args[3], &r->args[4]);
             break;
+        case OP_OPEN_TREE:
+            op_open_tree(arg_u64(r, 0), arg_str(r, 1), arg_u64(r, 2));
+            break;
         case OP_MOUNT_TREE:
             op_mount_tree(arg_u64(r, 0), arg_str(r, 1));
             break;
