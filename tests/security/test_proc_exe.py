@@ -8,7 +8,8 @@ through the fd: the next runc on the host was the attacker's.  A process of the 
 a container can see must run from a sealed copy, never from a host file.
 
 A probe in the container (root, every capability, CAP_SYS_PTRACE included) scans /proc while
-the test runs `exec`, `exec /proc/self/exe` and `exec` of a `#!/proc/self/exe` script; for each
+the test runs `exec`, `exec /proc/self/exe` and `exec` of a `#!/proc/self/exe` script, and
+creates (without starting) a second container in the probe's pid namespace; for each
 process it opens /proc/PID/exe (O_PATH, kept open for the retry after the process exits) and
 tries to open it for writing and write one byte back unchanged.  The markers: the host binaries
 (the runtime, the interpreter it runs on, pyrunc's init) hash the same afterwards, no exe the
@@ -134,6 +135,14 @@ def _host_binaries(runtime):
     return {p: sha256(p) for p in paths if os.path.isfile(p)}
 
 
+def _join_pid_ns(pid):
+    def edit(cfg):
+        for ns in cfg["linux"]["namespaces"]:
+            if ns["type"] == "pid":
+                ns["path"] = f"/proc/{pid}/ns/pid"
+    return edit
+
+
 def _wait_for(path, word, timeout=20.0):
     deadline = time.monotonic() + timeout
     while not (path.exists() and word in path.read_text()):
@@ -172,6 +181,12 @@ def test_exec_never_exposes_a_host_binary(rt, runtime, tmp_path, claim):
         for argv in (["/proc/self/exe"], ["/proc/self/exe", "init"], ["/bin/evil"],
                      ["/bin/evil", "init"]):
             rt("exec", cid, *argv, timeout=20)  # whatever it does, it must expose nothing
+        # A created container waits in the probe's pid namespace: its init is the runtime's
+        # for as long as it is not started.
+        pid = rt.state(cid)["pid"]
+        created = rt.create(rt.bundle(["true"], _join_pid_ns(pid)))
+        time.sleep(0.3)
+        rt.ok("delete", "--force", created)
         time.sleep(0.2)  # the probe's retry through its kept fds, after the processes left
     finally:
         (rt.share / "stop").write_text("")
