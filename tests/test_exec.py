@@ -182,10 +182,11 @@ def test_exec_console_socket(rt, tmp_path):
         os.write(master, b"tty; echo marker-$((6*7))\n")
         out = read_until(master, b"marker-42")
         assert b"/dev/pts/" in out
-        os.write(master, b"exit\n")
-        pid = int(wait_file(pid_file))
+        pid = int(wait_file(pid_file))  # the exec'd shell, still running
         init = rt.state(cid)["pid"]
-        assert os.readlink(f"/proc/{init}/ns/mnt") != os.readlink("/proc/self/ns/mnt")
+        assert os.readlink(f"/proc/{pid}/ns/mnt") == os.readlink(f"/proc/{init}/ns/mnt")
+        assert os.readlink(f"/proc/{pid}/ns/mnt") != os.readlink("/proc/self/ns/mnt")
+        os.write(master, b"exit\n")
     finally:
         recv.close()
 

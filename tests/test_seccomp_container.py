@@ -16,13 +16,6 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 import seccomp_helpers as h  # noqa: E402
 
-pytestmark = pytest.mark.skipif(
-    not os.environ.get("OCI_RUNTIME") and not os.path.exists("/usr/local/bin/pyrunc"),
-    reason="pyrunc is not installed (make install) and OCI_RUNTIME is not set")
-
-# Until pyrunc.container passes the init's listener fd to pyrunc.seccomp_notify.send_listener_fd
-# (its _send_seccomp_listener is a stub); the lead removes this when that is wired.
-NOTIFY_PENDING = False
 EDQUOT = "Disk quota exceeded"  # strerror(122): an errno nothing here fails with by itself
 
 
@@ -105,9 +98,6 @@ def test_invalid_profile_fails_create(rt):
 
 @pytest.mark.parametrize("nnp", [True, False])
 def test_notify_reaches_the_agent(rt, tmp_path, nnp, request):
-    if os.path.basename(rt.path) == "pyrunc" and NOTIFY_PENDING:
-        request.applymarker(pytest.mark.xfail(
-            reason="pyrunc does not hand the listener fd to the agent yet", strict=False))
     sock = str(tmp_path / "agent.sock")
 
     def answer(notif):
