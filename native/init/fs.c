@@ -229,7 +229,7 @@ static int names_proc(const char *path)
 
 /* A mount target the plan names outside /proc may not land on a procfs through a symlink of
  * the image (see pyrunc/plan.py): a volume there would redirect the runtime's own writes. */
-static void check_not_led_into_proc(int fd, const char *target)
+void check_not_led_into_proc(int fd, const char *target)
 {
     if (!names_proc(target) && fd_is_procfs(fd))
         die("mount target %s resolves into /proc through a symlink: refusing to mount there",

@@ -40,6 +40,7 @@ void mkfile_in_root(const char *path, unsigned mode);
 int parent_in_root(const char *path, const char **base);
 void fd_path(int fd, char *buf, size_t len);
 int fd_is_procfs(int fd);
+void check_not_led_into_proc(int fd, const char *target);
 void path_printf(char *buf, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void op_mount(const char *src, const char *target, const char *fstype, unsigned long flags,

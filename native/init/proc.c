@@ -19,6 +19,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -290,11 +291,43 @@ static void send_fd(int sock, int fd, const char *name)
         die_errno("send console fd");
 }
 
+/* /dev/console as a file of our own to bind the pty onto: never where an image's symlink (or
+ * other non-file) leads (CVE-2025-52565).  Its directory must not lead into a procfs. */
+static int console_target(void)
+{
+    const char *base;
+    struct stat st;
+    int dfd = parent_in_root("/dev/console", &base);
+    check_not_led_into_proc(dfd, "/dev");
+    if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode) &&
+        !S_ISCHR(st.st_mode) && unlinkat(dfd, base, 0) < 0)
+        die_errno("remove /dev/console, which is no file");
+    int f = openat(dfd, base, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (f < 0 && errno != EEXIST)
+        die_errno("create /dev/console");
+    if (f >= 0)
+        close(f);
+    int cfd = openat(dfd, base, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (cfd < 0 || fstat(cfd, &st) < 0)
+        die_errno("open /dev/console");
+    if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode))
+        die("/dev/console is no file (mode 0%o): refusing to mount the terminal there",
+            st.st_mode);
+    close(dfd);
+    return cfd;
+}
+
 void op_console(int sock, int bind_console)
 {
+    struct stat st;
     int master = open_in_root("/dev/ptmx", O_RDWR | O_NOCTTY, 0);
     if (master < 0)
         die_errno("open /dev/ptmx");
+    /* whatever an image made of /dev/ptmx, what was opened must be a pty multiplexer */
+    if (fstat(master, &st) < 0)
+        die_errno("stat /dev/ptmx");
+    if (!S_ISCHR(st.st_mode) || major(st.st_rdev) != 5 || minor(st.st_rdev) != 2)
+        die("/dev/ptmx is not the pty multiplexer (5:2): refusing it");
     int unlock = 0;
     if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
         die_errno("unlock pty");
@@ -303,10 +336,7 @@ void op_console(int sock, int bind_console)
         die_errno("open pty slave");
     if (bind_console) {
         char src[64], dst[64];
-        mkfile_in_root("/dev/console", 0600);
-        int cfd = open_in_root("/dev/console", O_PATH, 0);
-        if (cfd < 0)
-            die_errno("open /dev/console");
+        int cfd = console_target();
         fd_path(slave, src, sizeof(src));
         fd_path(cfd, dst, sizeof(dst));
         if (mount(src, dst, NULL, MS_BIND, NULL) < 0)
