@@ -76,6 +76,12 @@ def snapshot(path: Path) -> dict[str, Any]:
     return out
 
 
+def core_pattern() -> str:
+    """The host's kernel.core_pattern (never written by these tests: read before and after)."""
+    with open("/proc/sys/kernel/core_pattern") as f:
+        return f.read()
+
+
 def sha256(path: str | Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

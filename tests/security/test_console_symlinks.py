@@ -24,7 +24,7 @@ import pytest
 from conformance.bundle import add_bind_mount
 from conformance.linux import skip_on_runc
 
-from escape_helpers import (host_mount_points, marker_dir, new_mounts, run_or_refused,
+from escape_helpers import (core_pattern, host_mount_points, marker_dir, new_mounts,
                             script_bundle, snapshot)
 from helpers_exec import ConsoleReceiver
 
@@ -83,7 +83,7 @@ def test_a_terminal_never_follows_an_image_symlink(rt, runtime, tmp_path, reques
         os.symlink(target, link)
     b, out = script_bundle(rt, SCRIPT, "out", _edit(marker, devpts), prepare, terminal=True)
     before = snapshot(marker)
-    core = open("/proc/sys/kernel/core_pattern").read()
+    core = core_pattern()
     mounts = host_mount_points()
     recv = ConsoleReceiver(tmp_path)
     try:
@@ -102,7 +102,7 @@ def test_a_terminal_never_follows_an_image_symlink(rt, runtime, tmp_path, reques
     finally:
         recv.close()
     assert snapshot(marker) == before, f"{path} -> {target}: the host file changed"
-    assert open("/proc/sys/kernel/core_pattern").read() == core
+    assert core_pattern() == core
     assert not new_mounts(mounts, tmp_path / "marker")
     if text is not None:
         assert "ran" in text, text
