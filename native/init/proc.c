@@ -320,14 +320,19 @@ static int console_target(void)
 void op_console(int sock, int bind_console)
 {
     struct stat st;
-    int master = open_in_root("/dev/ptmx", O_RDWR | O_NOCTTY, 0);
-    if (master < 0)
+    char ppath[64];
+    /* Whatever an image made of /dev/ptmx, it is opened only once it is known to be the pty
+     * multiplexer (5:2): an open of a device or FIFO may do something by itself. */
+    int pfd = open_in_root("/dev/ptmx", O_PATH, 0);
+    if (pfd < 0 || fstat(pfd, &st) < 0)
         die_errno("open /dev/ptmx");
-    /* whatever an image made of /dev/ptmx, what was opened must be a pty multiplexer */
-    if (fstat(master, &st) < 0)
-        die_errno("stat /dev/ptmx");
     if (!S_ISCHR(st.st_mode) || major(st.st_rdev) != 5 || minor(st.st_rdev) != 2)
         die("/dev/ptmx is not the pty multiplexer (5:2): refusing it");
+    fd_path(pfd, ppath, sizeof(ppath));
+    int master = open(ppath, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0)
+        die_errno("open /dev/ptmx");
+    close(pfd);
     int unlock = 0;
     if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
         die_errno("unlock pty");

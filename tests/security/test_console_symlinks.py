@@ -53,24 +53,16 @@ def _edit(marker, devpts):
     return edit
 
 
-FOLLOWS_CONSOLE = pytest.mark.xfail(strict=True, reason=(
-    "pyrunc: op_console (native/init/proc.c) creates /dev/console with mkfile_in_root and opens "
-    "it with open_in_root(O_PATH), both following the image's symlink, and bind-mounts the pty "
-    "over its target inside the root (a devpts mount at /marker/file, at "
-    "/proc/sys/kernel/core_pattern, at a file it created where a dangling ../.. link led); "
-    "issue 16"))
 RUNC_CONSOLE = ("the CVE-2025-52565 fix of 1.2.8 (it creates /dev/console with O_TRUNC through "
                 "the image's symlink, emptying the host file it names, and bind-mounts the pty "
                 "over the target, e.g. /proc/sys/kernel/core_pattern)")
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_a_terminal_never_follows_an_image_symlink(rt, runtime, tmp_path, request, case):
+def test_a_terminal_never_follows_an_image_symlink(rt, runtime, tmp_path, case):
     path, target, devpts = CASES[case]
     if case in ("console to a host file", "console to core_pattern"):
         skip_on_runc(runtime, RUNC_CONSOLE)
-    if case.startswith("console") and os.path.basename(runtime) == "pyrunc":
-        request.applymarker(FOLLOWS_CONSOLE)
     marker = marker_dir(tmp_path / "marker")
     if target == "MARKER-BY-RELATIVE":
         target = "../" * 30 + str(marker / "file").lstrip("/")
