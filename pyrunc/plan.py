@@ -126,6 +126,9 @@ OPS: list[tuple[str, int, str, str]] = [
                                 "gid_map s3"),
     ("MOUNT_TREE", 62, "us", "attach detached mount u (from IDMAP_TREE or OPEN_TREE) at "
                              "in-root s"),
+    ("CHECK_DIR", 50, "s", "refuse unless in-root s is a directory that its own name, not a "
+                           "symlink, leads to (runc: procfs and sysfs go on ordinary "
+                           "directories)"),
     ("OPEN_TREE", 49, "usu", "first stage: clone the host tree s (with its submounts when u2 "
                              "is 1) as detached mount u1, for a bind source the container's "
                              "user namespace may not reach"),

@@ -732,6 +732,10 @@ class Planner:
         else:
             check_proc_mount(m, None)
             p.add("MKDIRS", dest, 0o755)
+            if m.type in ("proc", "sysfs"):
+                # runc: "must be mounted on ordinary directory": an image's /proc or /sys
+                # symlink would put the runtime's own procfs and sysfs where it chose
+                p.add("CHECK_DIR", dest)
             if dest == "/dev" and flags & MS_RDONLY:
                 # runc fills a read-only /dev first (devices, links, the /dev/pts mount
                 # point) and remounts it read-only last (_rootfs_mounts)

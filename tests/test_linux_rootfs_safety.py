@@ -135,3 +135,16 @@ def test_masked_path_symlink_is_resolved_inside(rt, tmp_path):
         cfg["linux"]["maskedPaths"].append("/etc/masklink")
     run_script(rt, "true", edit, prepare=prepare, readonly=False)
     assert hostfile.read_text() == "host\n"
+
+
+@pytest.mark.parametrize("where", ["proc", "sys"])
+def test_procfs_and_sysfs_go_on_ordinary_directories_only(rt, where):
+    """runc: "must be mounted on ordinary directory": an image's /proc or /sys that is a
+    symlink (here to a directory inside the rootfs) is refused, not followed (issue 16)."""
+    def prepare(b):
+        d = b / "rootfs" / where
+        d.rmdir() if d.is_dir() and not d.is_symlink() else d.unlink()
+        (b / "rootfs/elsewhere").mkdir()
+        d.symlink_to("/elsewhere")
+    r = create_fails(rt, prepare=prepare)
+    assert f"/{where} must be mounted on an ordinary directory" in r.stderr, r.stderr

@@ -245,6 +245,18 @@ static int target_fd(const char *target)
     return fd;
 }
 
+void op_check_dir(const char *path)
+{
+    struct stat st;
+    int fd = open_in_root(path, O_PATH | O_NOFOLLOW, 0);
+    if (fd < 0 || fstat(fd, &st) < 0)
+        die_errno("open %s in rootfs", path);
+    if (!S_ISDIR(st.st_mode))
+        die("%s must be mounted on an ordinary directory (it is %s)", path,
+            S_ISLNK(st.st_mode) ? "a symlink" : "no directory");
+    close(fd);
+}
+
 void op_proc_write(const char *path, const char *data, uint32_t len)
 {
     struct stat st;

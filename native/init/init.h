@@ -62,6 +62,7 @@ void op_idmap_tree(uint64_t slot, const char *src, uint64_t recursive,
 void op_mount_tree(uint64_t slot, const char *target);
 void op_open_tree(uint64_t slot, const char *src, uint64_t recursive);
 void op_proc_write(const char *path, const char *data, uint32_t len);
+void op_check_dir(const char *path);
 
 /* attrs.c: scheduling attributes */
 void op_ioprio(uint64_t value);

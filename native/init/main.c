@@ -133,6 +133,9 @@ int main(int argc, char **argv)
         case OP_WRITE:
             op_write(arg_str(r, 0), r->args[1].data, r->args[1].len);
             break;
+        case OP_CHECK_DIR:
+            op_check_dir(arg_str(r, 0));
+            break;
         case OP_PROC_WRITE:
             op_proc_write(arg_str(r, 0), r->args[1].data, r->args[1].len);
             break;
