@@ -164,7 +164,8 @@ def make_cgroup(path: str) -> list[Path]:
             d = d / part
             d.mkdir(exist_ok=True)
             for f in ("cpuset.cpus", "cpuset.mems"):
-                if (d / f).exists() and not (d / f).read_text().strip():
+                # only v1 has them at its root; an empty one in v2 means "the parent's"
+                if (h / f).exists() and (d / f).exists() and not (d / f).read_text().strip():
                     (d / f).write_text((d.parent / f).read_text())
         dirs.append(d)
     return dirs
