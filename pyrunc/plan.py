@@ -106,18 +106,19 @@ OPS: list[tuple[str, int, str, str]] = [
     ("PROPAGATE", 43, "su", "mount(NULL, in-root s, NULL, u): a propagation change"),
     ("SESSION_KEYRING", 44, "s", "join a new session keyring named s (keyctl)"),
     ("WAIT_ACK", 45, "u", "read one byte from fd u (blocks until pyrunc writes it), close u"),
+    ("PROC_WRITE", 46, "ss", "write s2 to the existing file s1 of the container's procfs: s1 "
+                             "is relative to /proc, which must be the root of a procfs mount, "
+                             "and is resolved beneath it crossing no mount and no magic link"),
     ("UMOUNT", 47, "su", "umount2(s, flags u), a host-visible path"),
     ("CHOWN_STDIO", 48, "u", "give fds 0-2 to uid u, keeping their group (runc's "
                              "fixStdioPermissions): skipped for /dev/null and fds already "
                              "u's; EINVAL, EPERM and EROFS leave the fd as it is"),
-    ("PROC_WRITE", 46, "ss", "write s2 to the existing file s1 of the container's procfs: s1 "
-                             "is relative to /proc, which must be the root of a procfs mount, "
-                             "and is resolved beneath it crossing no mount and no magic link"),
-    ("HOOK_STATE", 70, "uu", "when u2 is 1 report H (pyrunc then runs its host hooks); read the "
-                             "next state record (u32 length, text) from fd u1 for HOOK"),
-    ("HOOK", 71, "uusS", "fork and execve hook S[0] with argv S[1:1+u2] and env S[1+u2:], the "
-                         "current state record on its stdin; kill it after u1 seconds (0: no "
-                         "timeout); its failure is fatal, reported as 's: ...'"),
+    ("OPEN_TREE", 49, "usu", "first stage: clone the host tree s (with its submounts when u2 "
+                             "is 1) as detached mount u1, for a bind source the container's "
+                             "user namespace may not reach"),
+    ("CHECK_DIR", 50, "s", "refuse unless in-root s is a directory that its own name, not a "
+                           "symlink, leads to (runc: procfs and sysfs go on ordinary "
+                           "directories)"),
     ("MOUNT_TMPCOPYUP", 60, "sssus", "like MOUNT (a new filesystem on an in-root directory), "
                                      "then copy the directory's former contents into it"),
     ("IDMAP_TREE", 61, "ususs", "first stage: clone the host tree s1 (with its submounts when "
@@ -126,16 +127,15 @@ OPS: list[tuple[str, int, str, str]] = [
                                 "gid_map s3"),
     ("MOUNT_TREE", 62, "us", "attach detached mount u (from IDMAP_TREE or OPEN_TREE) at "
                              "in-root s"),
-    ("CHECK_DIR", 50, "s", "refuse unless in-root s is a directory that its own name, not a "
-                           "symlink, leads to (runc: procfs and sysfs go on ordinary "
-                           "directories)"),
-    ("OPEN_TREE", 49, "usu", "first stage: clone the host tree s (with its submounts when u2 "
-                             "is 1) as detached mount u1, for a bind source the container's "
-                             "user namespace may not reach"),
     ("IOPRIO", 63, "u", "ioprio_set(IOPRIO_WHO_PROCESS, 0, u)"),
     ("SCHED_ATTR", 64, "s", "sched_setattr(0, s (a packed struct sched_attr), 0)"),
     ("CPU_AFFINITY", 65, "s", "sched_setaffinity(0, s (a cpu_set_t bit mask))"),
     ("CHROOT", 66, "", "without a mount namespace of its own: chroot into ROOT, chdir /"),
+    ("HOOK_STATE", 70, "uu", "when u2 is 1 report H (pyrunc then runs its host hooks); read the "
+                             "next state record (u32 length, text) from fd u1 for HOOK"),
+    ("HOOK", 71, "uusS", "fork and execve hook S[0] with argv S[1:1+u2] and env S[1+u2:], the "
+                         "current state record on its stdin; kill it after u1 seconds (0: no "
+                         "timeout); its failure is fatal, reported as 's: ...'"),
 ]
 
 OP = {name: code for name, code, _, _ in OPS}
