@@ -19,8 +19,9 @@ RLIMITS = {
 HOOK_STAGES = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart",
                "poststop")
 U64_MAX = (1 << 64) - 1
-# A hook's timeout in seconds: more than 68 years overflows the clocks the wait is computed on.
-HOOK_TIMEOUT_MAX = (1 << 31) - 1
+# A hook's timeout in seconds: the wait for its output is a poll(2) in milliseconds, an int, so
+# 2^31-1 ms (24.8 days) is the longest it can be.
+HOOK_TIMEOUT_MAX = ((1 << 31) - 1) // 1000
 # runc's range for every uid and gid: -1 (4294967295) means "leave unchanged" to setresuid and
 # setresgid, so a value the kernel reads as -1 would leave the process running as root.
 ID_MAX = (1 << 31) - 1

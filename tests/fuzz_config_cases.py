@@ -26,6 +26,7 @@ SEED = 20261201
 VALUES: list[Any] = [
     None, True, False, 0, -1, 1, 7, 2**31 - 1, 2**31, 2**32 - 1, 2**32, 2**63 - 1, 2**63,
     2**64 - 1, 2**64, -(2**63) - 1, -(2**31) - 1, 10**40, -(10**40), 1.5, -0.0, 1e308,
+    2**31 // 1000, 2**31 // 1000 + 1,  # the longest hook timeout (2^31-1 ms, in s), one more
     "", "relative", "/nonexistent-fuzz", "a\0b", "\0", "\ud800", "x\udfffy", "line\nbreak",
     "\r", "\u2028", "x" * 5000, "%s%n", "rwm", "SCMP_ACT_KILL", [], [None], [1, "x"], [[]],
     [{}], {}, {"x": 1}, {"": None}, {"\0": "\ud800"},
@@ -129,7 +130,8 @@ def _cgroup_safe(path: tuple, value: Any) -> Any:
     """A string at linux.cgroupsPath stays under CGROUP_PARENT: a variant never names (or
     limits) a cgroup of the host's."""
     if path == ("linux", "cgroupsPath") and isinstance(value, str):
-        return f"{CGROUP_PARENT}/fuzz-{value}"
+        # no "/": a nested path leaves its parents, as runc's does, outside the leftover check
+        return f"{CGROUP_PARENT}/fuzz-{value.replace('/', '_')}"
     return value
 
 
@@ -145,6 +147,7 @@ def path_variants(base: dict[str, Any], n: int, seed: int = SEED
         (("mounts", 0, "source"), "pr\0oc"), (("linux", "cgroupsPath"), "a\0b"),
         (("linux", "devices", 0, "type"), ["c"]), (("linux", "devices", 0, "type"), {"c": 1}),
         (("process", "args", 0), "\ud800"), (("hostname",), "a\nb"),
+        (("hooks", "createRuntime", 0, "timeout"), 2**31 - 1),  # found with 3,000 variants
     ]
     for path, value in named:
         out.append((f"{path_text(path)} = {value!r}",

@@ -9,7 +9,7 @@ cleanly.  The rt fixture checks for processes and mounts left after the whole ba
 variant is run with a timeout; a hang is reported as that variant's failure.
 
 The count is bounded and the seed fixed (fuzz_config_cases.SEED), so a run takes ~20 s on two
-cores; FUZZ_VARIANTS=N runs more.
+cores; FUZZ_VARIANTS=N runs more, FUZZ_SEED=N others.
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from conformance.bundle import CGROUP_PARENT, copy_rootfs
 from conformance.fixtures import CommandTimeout
 
 N_VARIANTS = int(os.environ.get("FUZZ_VARIANTS", "400"))
+SEED = int(os.environ.get("FUZZ_SEED", cases.SEED))
 TIMEOUT = 15.0  # per call: a hang (the issue's was > 20 s) fails the variant, not the run
 WORKERS = 4
 
@@ -144,7 +145,7 @@ def test_the_rich_base_config_runs(batch):
 
 
 def test_config_path_variants(batch):
-    variants = cases.path_variants(batch.base(), N_VARIANTS)
+    variants = cases.path_variants(batch.base(), N_VARIANTS, SEED)
     run_all(batch, [(batch.run, name, cases.dumps(cfg)) for name, cfg in variants])
     batch.report(len(variants))
 

@@ -93,7 +93,8 @@ STRICTER = {
     "a NUL byte in linux.cgroupsPath": (("linux", "cgroupsPath"), f"{CGROUP_PARENT}/a\0b"),
     "a lone surrogate (no system call can take it)": (("process", "args", 0), "\ud800"),
     "an rlimit's soft value above its hard one": (("process", "rlimits", 0, "soft"), 2048),
-    "a hook timeout past 2^31-1 seconds": (("hooks", "poststop", 0, "timeout"), 2**64),
+    "a hook timeout past 2^31-1 ms (a poll cannot wait longer)":
+        (("hooks", "poststop", 0, "timeout"), 2**31 // 1000 + 1),
     "a device number past 32 bits (makedev would cut it)":
         (("linux", "devices", 0, "major"), 2**32),
     "an env entry without '='": (("process", "env", 0), "PATH"),
