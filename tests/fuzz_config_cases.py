@@ -150,8 +150,11 @@ def path_variants(base: dict[str, Any], n: int, seed: int = SEED
         (("hooks", "createRuntime", 0, "timeout"), 2**31 - 1),  # found with 3,000 variants
     ]
     for path, value in named:
-        out.append((f"{path_text(path)} = {value!r}",
-                    _apply(base, path, _cgroup_safe(path, value))))
+        try:
+            cfg = _apply(base, path, _cgroup_safe(path, value))
+        except (KeyError, IndexError):  # a base that is no whole config (e.g. a process)
+            continue
+        out.append((f"{path_text(path)} = {value!r}", cfg))
     all_paths = list(paths(base))
     while len(out) < n:
         path = rng.choice(all_paths)

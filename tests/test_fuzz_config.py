@@ -274,3 +274,25 @@ def test_repeated_seccomp_rules_are_compiled_once():
     t = time.monotonic()
     assert compile_seccomp(many, cache_dir=None).bpf == compile_seccomp(one, cache_dir=None).bpf
     assert time.monotonic() - t < 10
+
+
+def test_exec_process_variants(batch, rt, tmp_path):
+    """exec --process with the fuzzer's variants of the process section: each fails with
+    one line that is no internal error, or runs (`true`) and leaves nothing."""
+    good = batch.base()
+    good["linux"]["cgroupsPath"] = f"{CGROUP_PARENT}/{rt.token}-exec"
+    cid = rt.new_id()
+    bundle = tmp_path / "running"
+    bundle.mkdir()
+    (bundle / "config.json").write_text(json.dumps(good))
+    rt.ok("create", "--bundle", bundle, cid)
+    process = dict(good["process"], args=["true"])
+    variants = cases.path_variants(process, max(N_VARIANTS // 3, 50), SEED + 1)
+    jobs = []
+    for i, (name, doc) in enumerate(variants):
+        p = tmp_path / f"process-{i}.json"
+        p.write_bytes(cases.dumps(doc))
+        jobs.append((batch.check, f"exec --process: {name}", ("exec", "--process", p, cid)))
+    run_all(batch, jobs)
+    rt.ok("delete", "--force", cid)
+    batch.report(len(jobs))
