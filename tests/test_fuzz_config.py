@@ -198,7 +198,9 @@ def _special(tmp: Path) -> dict[str, str]:
             "a missing file": str(tmp / "missing")}
 
 
-def test_cli_cases(batch, rt, tmp_path):
+def _created(batch, rt, tmp_path) -> tuple[dict, str]:
+    """The base config with a cgroup of the test's, and the id of a container created of it
+    (for exec and update to work on)."""
     good = batch.base()
     good["linux"]["cgroupsPath"] = f"{CGROUP_PARENT}/{rt.token}-running"
     cid = rt.new_id()
@@ -206,6 +208,11 @@ def test_cli_cases(batch, rt, tmp_path):
     bundle.mkdir()
     (bundle / "config.json").write_text(json.dumps(good))
     rt.ok("create", "--bundle", bundle, cid)
+    return good, cid
+
+
+def test_cli_cases(batch, rt, tmp_path):
+    good, cid = _created(batch, rt, tmp_path)
     files = _special(tmp_path)
     jobs = []
     for what, path in files.items():
@@ -279,13 +286,7 @@ def test_repeated_seccomp_rules_are_compiled_once():
 def test_exec_process_variants(batch, rt, tmp_path):
     """exec --process with the fuzzer's variants of the process section: each fails with
     one line that is no internal error, or runs (`true`) and leaves nothing."""
-    good = batch.base()
-    good["linux"]["cgroupsPath"] = f"{CGROUP_PARENT}/{rt.token}-exec"
-    cid = rt.new_id()
-    bundle = tmp_path / "running"
-    bundle.mkdir()
-    (bundle / "config.json").write_text(json.dumps(good))
-    rt.ok("create", "--bundle", bundle, cid)
+    good, cid = _created(batch, rt, tmp_path)
     process = dict(good["process"], args=["true"])
     variants = cases.path_variants(process, max(N_VARIANTS // 3, 50), SEED + 1)
     jobs = []
