@@ -39,8 +39,6 @@ CASES = [
                                                               "soft": 10, "hard": 5}]), None),
     ("unknown rlimit", _set(["process", "rlimits"], [{"type": "RLIMIT_BOGUS", "soft": 1,
                                                       "hard": 1}]), None),
-    ("unknown capability", _set(["process", "capabilities", "bounding"], ["CAP_BOGUS"]),
-     "unknown capabilities as errors (it warns and ignores them)"),
     ("namespace path of another type", _set(["linux", "namespaces"],
                                             [{"type": "mount"}, {"type": "uts"},
                                              {"type": "network",

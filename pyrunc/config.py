@@ -197,8 +197,14 @@ class Process:
         self.oom_score_adj: int | None = v
         self.apparmor_profile = _str(d, "apparmorProfile", path)
         self.selinux_label = _str(d, "selinuxLabel", path)
+        ignored: list[str] = []
         for key, lst in self.capabilities.items():
-            _check_capabilities(lst, f"{path}.capabilities.{key}")
+            for n in _check_capabilities(lst, f"{path}.capabilities.{key}"):
+                if n not in ignored:
+                    ignored.append(n)
+        if ignored:  # one warning for all the sets, as runc's
+            from pyrunc import log
+            log.warning(f"ignoring unknown or unavailable capabilities: [{' '.join(ignored)}]")
         self.io_priority = _io_priority(d.get("ioPriority"), f"{path}.ioPriority")
         self.scheduler = _scheduler(d.get("scheduler"), f"{path}.scheduler")
         aff = _obj(d, "execCPUAffinity", path)
@@ -384,12 +390,13 @@ def _id_mappings(d: dict, key: str, path: str) -> list[IdMapping]:
     return maps
 
 
-def _check_capabilities(names: object, path: str) -> None:
-    """A name that is no Linux capability is an error (config.md: a value that cannot be
-    mapped to a kernel interface MUST be); a real capability this kernel does not have yet
-    is ignored with runc's warning, so a config written for a newer kernel still runs."""
+def _check_capabilities(names: object, path: str) -> list[str]:
+    """A name that is no capability this kernel has (unknown, or newer than it) is ignored
+    with runc's warning: runtime-spec 1.1 config.md, a value that cannot be mapped to a kernel
+    interface MUST be logged as a warning and SHOULD NOT fail the container, which lets one
+    config serve several kernels."""
     if names is None:
-        return
+        return []
     _type(names, list, path, "an array of capability names")
     from pyrunc.caps import NUMBER, last_cap
     unavailable = []
@@ -398,15 +405,13 @@ def _check_capabilities(names: object, path: str) -> None:
         _type(n, str, f"{path}[{i}]", "a capability name")
         num = NUMBER.get(n.upper() if n.upper().startswith("CAP_") else "CAP_" + n.upper())
         if num is None:
-            raise ConfigError(f"{path}[{i}]", f"unknown capability {n!r}")
+            unavailable.append(n)
+            continue
         if top is None:
             top = last_cap()
         if num > top:
             unavailable.append(n)
-    if unavailable:
-        from pyrunc import log
-        log.warning(f"ignoring unknown or unavailable capabilities: [{' '.join(unavailable)}]"
-                    f" ({path})")
+    return unavailable
 
 
 IOPRIO_CLASSES = {"IOPRIO_CLASS_RT": 1, "IOPRIO_CLASS_BE": 2, "IOPRIO_CLASS_IDLE": 3}

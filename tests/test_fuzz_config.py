@@ -89,9 +89,8 @@ class Batch:
                 if d.returncode != 0:
                     problems.append(f"accepted, but delete --force failed: {d.stderr!r}")
         else:
-            lines = err.split("\n")
-            if lines[-1] == "":
-                lines.pop()
+            # warnings (an ignored unknown capability, as runc's) may come before the error
+            lines = [ln for ln in err.split("\n") if ln and "level=warning" not in ln]
             if len(lines) != 1:
                 problems.append(f"{len(lines)} lines on stderr: {err[:600]!r}")
             if "internal error" in err or "Traceback" in err:

@@ -98,7 +98,6 @@ STRICTER = {
     "a device number past 32 bits (makedev would cut it)":
         (("linux", "devices", 0, "major"), 2**32),
     "an env entry without '='": (("process", "env", 0), "PATH"),
-    "an unknown capability": (("process", "capabilities", "bounding", 0), "CAP_FUZZ"),
     "a relative mount destination in a 1.0 config": (("mounts", 0, "destination"), "proc"),
 }
 
