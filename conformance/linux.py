@@ -145,14 +145,17 @@ def searchable(tmp_path: Path) -> Iterator[None]:
 
 @pytest.fixture
 def host_tree(tmp_path: Path) -> Iterator[Path]:
-    """A host directory with a file and a private tmpfs submount holding `inner` (for bind vs
-    rbind, ro vs rro); the submount is unmounted afterwards."""
+    """A host directory with a file and a private submount holding `inner` (for bind vs
+    rbind, ro vs rro); the submount is unmounted afterwards.  The submount is a bind of
+    another directory, not a tmpfs: tmpfs takes id-mapped mounts only since Linux 6.3, the
+    filesystem below tmp_path (ext4 on Debian) since 5.12."""
     top = tmp_path / "hosttree"
     (top / "sub").mkdir(parents=True)
     (top / "file").write_text("top\n")
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=755", "subfs", str(top / "sub")],
-                   check=True)
+    src = tmp_path / "hosttree-sub"
+    src.mkdir()
+    (src / "inner").write_text("inner\n")
+    subprocess.run(["mount", "--bind", str(src), str(top / "sub")], check=True)
     subprocess.run(["mount", "--make-private", str(top / "sub")], check=True)
-    (top / "sub" / "inner").write_text("inner\n")
     yield top
     subprocess.run(["umount", "-l", str(top / "sub")], check=False)
