@@ -295,6 +295,27 @@ def test_idmap_option_without_user_namespace_is_refused(rt, tmp_path):
     assert "mounts[7].options[1]: idmap without uidMappings" in r.stderr
 
 
+def test_idmapped_mount_source_through_a_symlink(rt, tmp_path):
+    """An id-mapped bind whose source path goes through a symlink on the host: the first stage
+    clones the tree from the host's view, following it, as runc opens the source (issue 18)."""
+    changed = open_path_to(tmp_path)
+    try:
+        src = tmp_path / "real-idsrc"
+        src.mkdir()
+        (src / "f").write_text("x\n")
+        (tmp_path / "link").symlink_to(src.name)
+
+        def edit(cfg):
+            m = [{"containerID": 0, "hostID": USERNS_HOST_ID, "size": 65536}]
+            cfg["mounts"].append({"destination": "/id", "type": "bind",
+                                  "source": str(tmp_path / "link"), "options": ["rbind"],
+                                  "uidMappings": m, "gidMappings": m})
+        out = run_script(rt, "stat -c '%u %g' /id/f", edit, userns=True)
+        assert out.split() == ["0", "0"], out
+    finally:
+        restore_modes(changed)
+
+
 @pytest.mark.parametrize("link", ["/data/made-here", "../data/made-here"])
 def test_a_dangling_symlink_destination_is_made_inside_the_rootfs(rt, tmp_path, link):
     """A bind destination that is a dangling symlink in the image: runc makes the file where
