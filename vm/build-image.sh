@@ -12,6 +12,7 @@
 # removes the older ones. Everything the guest needs is put in the image: it boots with no network.
 # The build needs root, debootstrap, e2fsprogs (mkfs.ext4 -d: no loop mount) and python3-venv.
 set -euo pipefail
+python=/usr/bin/python3   # Debian's, the guest's own interpreter: the wheels get its tags
 
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${VM_CACHE:-/var/cache/pyrunc-vm}
@@ -33,7 +34,7 @@ fi
 
 log() { echo "vm/build-image: $*" >&2; }
 [ "$(id -u)" = 0 ] || { log "needs root"; exit 1; }
-for tool in debootstrap mkfs.ext4 python3; do
+for tool in debootstrap mkfs.ext4 unshare $python; do
     command -v $tool >/dev/null || { log "$tool is missing (make vm-deps installs it)"; exit 1; }
 done
 
@@ -42,7 +43,7 @@ done
 # suites there (-updates, -security) go into the guest's sources too, so the guest gets the same
 # package versions as the host.
 apt_sources() {
-    python3 - /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources <<'EOF'
+    $python - /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources <<'EOF'
 import re, sys
 entries = []  # (uri, suite, components)
 for path in sys.argv[1:]:
@@ -78,6 +79,13 @@ mirror=$(awk '$2 == "bookworm" { print $1; exit }' <<<"$sources")
 [ -n "$mirror" ] || { log "no bookworm entry in the host's apt sources"; exit 1; }
 
 mkdir -p "$cache"
+# One build at a time (two lanes started together wait for the first one's image).
+exec 9>"$cache/.lock"
+flock 9
+if [ -f "$out/.done" ]; then
+    echo "$out"
+    exit 0
+fi
 work=$(mktemp -d "$cache/build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 root=$work/root
@@ -115,7 +123,7 @@ t2=$(date +%s)
 log "pip wheelhouse of $PIP_PACKAGES"
 # Made on the host with Debian's python3 (the guest's interpreter, so the same wheel tags); the
 # guest's pip reads only it (/etc/pip.conf: no index), so `make install` works offline there.
-python3 -m venv "$work/pipvenv"
+$python -m venv "$work/pipvenv"
 "$work/pipvenv/bin/pip" download -q --disable-pip-version-check --only-binary=:all: \
     -d "$root/opt/pyrunc-wheels" $PIP_PACKAGES >"$work/pip.log" 2>&1 \
     || { tail -20 "$work/pip.log" >&2; exit 1; }
@@ -157,8 +165,9 @@ touch "$work/out/.done"
 rm -rf "$out"
 mv "$work/out" "$out"
 # Only the image of the current recipe is kept (they are several GiB each, sparse).
+# Builds killed outright left their build.* directories: nothing else builds while we hold the lock.
 for old in "$cache"/*/; do
     old=${old%/}
-    [ "$old" = "$out" ] || [ ! -f "$old/.done" ] || rm -rf "$old"
+    [ "$old" = "$out" ] || [ "$old" = "$work" ] || rm -rf "$old"
 done
 echo "$out"

@@ -5,7 +5,8 @@
 # Usage: vm/run.sh IMAGE_DIR 'COMMAND'     (e.g. vm/run.sh /var/cache/pyrunc-vm/KEY 'make test')
 #
 # Environment:
-#   VM_TIMEOUT   seconds for the whole boot + command + poweroff (default 3600); QEMU is killed then
+#   VM_TIMEOUT   seconds for the whole boot + command + poweroff (default 5400: the suite takes
+#                ~50 min under TCG); QEMU is killed then
 #   VM_PASS_ENV  names of variables passed into the guest's command (default PYTEST_ARGS)
 #   VM_CONSOLE   1: show the guest's console (kernel, systemd) too, not only the command's output
 #   VM_MEM, VM_CPUS  guest memory (default 6G) and vCPUs (default 2)
@@ -19,7 +20,7 @@ set -euo pipefail
 image=${1:?image directory (vm/build-image.sh prints it)}
 cmd=${2:?command}
 repo=$(cd "$(dirname "$0")/.." && pwd)
-timeout=${VM_TIMEOUT:-3600}
+timeout=${VM_TIMEOUT:-5400}
 log() { echo "vm/run: $*" >&2; }
 
 for f in disk.img vmlinuz initrd.img; do
