@@ -17,6 +17,7 @@ import copy
 import json
 import os
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -31,12 +32,24 @@ from pyrunc.errors import PyruncError
 N_VARIANTS = int(os.environ.get("FUZZ_SCHEMA_VARIANTS", "3000"))
 
 
+PROBE = f"{CGROUP_PARENT}/schema-probe"
+
+
 @pytest.fixture(scope="module")
-def base(tmp_path_factory) -> tuple[dict, str]:
+def base(tmp_path_factory) -> Iterator[tuple[dict, str]]:
     tmp = tmp_path_factory.mktemp("schema")
     rootfs = str(copy_rootfs(tmp / "rootfs"))
     (tmp / "share").mkdir()
-    return cases.rich_config(rootfs, str(tmp / "share")), str(tmp)
+    # The probe cgroup pyrunc_error checks resources against exists, as a container's would:
+    # on cgroup v2 which controllers it offers is its parents' state (they enable them when a
+    # cgroup below them is created), which is the host's, not the config's.
+    from pyrunc.cgroups import Cgroup
+    probe = Cgroup.resolve(PROBE, "probe")
+    probe.create()
+    try:
+        yield cases.rich_config(rootfs, str(tmp / "share")), str(tmp)
+    finally:
+        probe.destroy()
 
 
 def schema_errors(doc: object) -> list[str]:
@@ -62,15 +75,8 @@ def pyrunc_error(data: bytes, bundle: str) -> PyruncError | None:
         devices.rules_from_config(res, "linux.resources", cfg.linux.devices)
         if any(k != "devices" for k in res):
             from pyrunc.cgroups import Cgroup, resources, writes
-            cg = Cgroup.resolve(f"{CGROUP_PARENT}/schema-probe", "probe")  # nothing created
-            try:
-                resources.build(writes.WritePlan(cg), res, "linux.resources", updating=False)
-            except PyruncError as e:
-                # which controllers the probe's parent offers is the host's state (a v2
-                # parent enables them only once a container below it needed them), not the
-                # config's: no verdict on the config
-                if "controller is not available" not in str(e):
-                    raise
+            cg = Cgroup.resolve(PROBE, "probe")  # made by the base fixture; nothing written
+            resources.build(writes.WritePlan(cg), res, "linux.resources", updating=False)
     except PyruncError as e:
         return e
     return None
