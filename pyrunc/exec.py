@@ -19,7 +19,6 @@ from pyrunc.args import Flag, UsageError, parse
 from pyrunc.errors import PyruncError
 
 SIGKILL = 9
-CLONE_NEWCGROUP = 0x02000000
 
 EXEC_FLAGS = [
     Flag("console-socket", "str", "", "path to an AF_UNIX socket which will receive the master "
@@ -293,6 +292,7 @@ def spawn_exec(st, proc, o: dict, console_fd: int) -> int:
         cg = Cgroup.from_json(st.cgroup)
         if o.get("cgroup"):
             cg = sub_cgroup(cg, o["cgroup"])
+        from pyrunc.planner import CLONE_NEWCGROUP
         join = cg.join_ops(move_self=any(f == CLONE_NEWCGROUP for f, _ in namespaces))
     plan = exec_plan(namespaces, proc, seccomp, preserve, console, notify_ack, join).encode()
     try:
