@@ -9,7 +9,7 @@
 # The image is cached under $VM_CACHE (/var/cache/pyrunc-vm), outside the checkout, in a directory
 # named by a hash of this recipe (this script, vm/image/, the two package lists): when none of them
 # changed, this prints the cached directory at once; otherwise it builds a new one from nothing and
-# removes the older ones. Everything the guest needs is put in the image: it boots with no network.
+# removes all but the three last used (branches with different recipes can share one cache). Everything the guest needs is put in the image: it boots with no network.
 # The build needs root, debootstrap, e2fsprogs (mkfs.ext4 -d: no loop mount) and python3-venv.
 set -euo pipefail
 python=/usr/bin/python3   # Debian's, the guest's own interpreter: the wheels get its tags
@@ -28,6 +28,7 @@ key=$( { cat "$0"; find "$here/image" -type f | LC_ALL=C sort | xargs cat;
          echo "$DEB_PACKAGES"; echo "$PIP_PACKAGES"; } | sha256sum | cut -c1-16)
 out=$cache/$key
 if [ -f "$out/.done" ]; then
+    touch "$out/.done" 2>/dev/null || true   # its last use: the cleanup below keeps the newest
     echo "$out"
     exit 0
 fi
@@ -83,6 +84,7 @@ mkdir -p "$cache"
 exec 9>"$cache/.lock"
 flock 9
 if [ -f "$out/.done" ]; then
+    touch "$out/.done" 2>/dev/null || true   # its last use: the cleanup below keeps the newest
     echo "$out"
     exit 0
 fi
@@ -164,10 +166,15 @@ log "built in $((t3 - t0)) s: $(cat "$work/out/build-times")"
 touch "$work/out/.done"
 rm -rf "$out"
 mv "$work/out" "$out"
-# Only the image of the current recipe is kept (they are several GiB each, sparse).
-# Builds killed outright left their build.* directories: nothing else builds while we hold the lock.
-for old in "$cache"/*/; do
+# The three images used last are kept (they are several GiB each, sparse), so lanes of branches
+# with different recipes do not rebuild each other's; builds killed outright left their build.*
+# directories: nothing else builds while we hold the lock.
+for old in "$cache"/build.*/; do
     old=${old%/}
-    [ "$old" = "$out" ] || [ "$old" = "$work" ] || rm -rf "$old"
+    if [ -d "$old" ] && [ "$old" != "$work" ]; then rm -rf "$old"; fi
+done
+ls -1t "$cache"/*/.done 2>/dev/null | tail -n +4 | while read -r done; do
+    old=${done%/.done}
+    if [ "$old" != "$out" ]; then rm -rf "$old"; fi
 done
 echo "$out"
