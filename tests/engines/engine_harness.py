@@ -30,7 +30,8 @@ import tarfile
 import tempfile
 import time
 
-ENGINE_RUNTIME = os.environ.get("ENGINE_RUNTIME", "/usr/local/bin/pyrunc")
+# The pyrunc the rest of the suite finds on PATH (`make test PREFIX=...` puts its own first).
+ENGINE_RUNTIME = os.environ.get("ENGINE_RUNTIME") or shutil.which("pyrunc") or "/usr/local/bin/pyrunc"
 RUNTIME_NAME = "pyrunc"          # name under which ENGINE_RUNTIME is declared (compose uses it)
 REFERENCE_NAME = "debian-runc"   # a second runtime in the same daemon, for side-by-side benches
 REFERENCE_RUNTIME = "/usr/sbin/runc"
