@@ -12,6 +12,10 @@ class UsageError(PyruncError):
     """A wrong command line; runc answers these with exit status 1 as well."""
 
 
+class HelpRequested(Exception):
+    """-h/--help among a command's own flags (not after exec's container id, where it is argv)."""
+
+
 class Flag:
     __slots__ = ("names", "kind", "default", "help")
 
@@ -50,6 +54,8 @@ def parse(argv: list[str], flags: list[Flag], stop_at_positional: bool = False
         if "=" in name:
             name, value = name.split("=", 1)
         f = by_name.get(name)
+        if f is None and name in ("help", "h"):
+            raise HelpRequested()
         if f is None:
             raise UsageError(f"flag provided but not defined: -{name}")
         key = f.names[0]

@@ -9,7 +9,7 @@ from pyrunc import fastos as os  # os without its import cost (see fastos)
 import sys
 
 from pyrunc import log
-from pyrunc.args import Flag, UsageError, one_id, parse
+from pyrunc.args import Flag, HelpRequested, UsageError, one_id, parse
 from pyrunc.errors import PyruncError
 
 DEFAULT_ROOT = "/run/pyrunc"
@@ -187,11 +187,13 @@ def main(argv: list[str] | None = None) -> None:
         entry = COMMANDS.get(cmd_name)
         if entry is None:
             raise UsageError(f"No help topic for '{cmd_name}'")
-        if "--help" in rest[1:] or "-h" in rest[1:2]:
-            sys.stdout.write(f"NAME:\n   pyrunc {cmd_name} - {entry[2]}\n")
-            exit_now(0)
         module, function, _ = entry
-        rc = getattr(__import__(module, fromlist=[function]), function)(Ctx(g, cmd_name), rest[1:])
+        try:
+            rc = getattr(__import__(module, fromlist=[function]), function)(Ctx(g, cmd_name),
+                                                                            rest[1:])
+        except HelpRequested:  # raised by parse() before the command does anything
+            sys.stdout.write(f"NAME:\n   pyrunc {cmd_name} - {entry[2]}\n")
+            rc = 0
     except PyruncError as e:
         msg = str(e)
         if cmd_name in ("create", "run", "exec") and not isinstance(e, UsageError):

@@ -63,6 +63,7 @@ def cmd_features(ctx, argv: list[str]) -> int:
 
 
 def cmd_not_supported(ctx, argv: list[str]) -> int:
+    parse(argv, [])
     raise PyruncError(f"{ctx.command} is not supported by pyrunc yet (CRIU checkpoint/restore)")
 
 

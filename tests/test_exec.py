@@ -171,6 +171,17 @@ def test_exec_usage_errors(rt):
     assert rt("exec", "nonexistent-ctr", "true").returncode == 255
 
 
+def test_help_after_the_container_id_is_the_process_argv(rt):
+    """runc's exec does not reorder its arguments: a --help after the id belongs to the process;
+    before it, and among any other command's flags, it asks for the command's help."""
+    cid = running(rt)
+    r = rt("exec", cid, "sh", "-c", "echo $0 $1", "--help", "-h")
+    assert r.returncode == 0 and r.stdout.split() == ["--help", "-h"]
+    for args in (["exec", "--help", cid, "true"], ["exec", "-h"], ["state", cid, "--help"]):
+        r = rt(*args)
+        assert r.returncode == 0 and r.stdout.startswith("NAME:"), args
+
+
 def test_exec_console_socket(rt, tmp_path):
     cid = running(rt)
     recv = ConsoleReceiver(tmp_path)
