@@ -7,51 +7,46 @@ PY := $(VENV)/bin/python
 HOST_PYTHON ?= /usr/bin/python3
 INIT := pyrunc/libexec/pyrunc-init
 SCHEMA_SRC := /usr/share/gocode/src/github.com/opencontainers/runtime-spec/schema
-DEB_PACKAGES := gcc make libc6-dev musl-tools libseccomp-dev libffi-dev python3-venv python3-dev \
-	busybox-static runc crun procps iproute2 util-linux iptables golang-github-opencontainers-specs-dev \
-	containerd docker.io docker-compose golang-github-containers-common
-PIP_PACKAGES := cffi pytest jsonschema
+# What building pyrunc needs (make install), and what only the tests drive (make test, bench):
+# peers, engines and the tools the tests call. The guest image holds both (DEB_PACKAGES).
+BUILD_DEB_PACKAGES := gcc make libc6-dev musl-tools libseccomp-dev libffi-dev python3-venv python3-dev
+TEST_DEB_PACKAGES := busybox-static runc crun procps iproute2 util-linux iptables \
+	golang-github-opencontainers-specs-dev containerd docker.io docker-compose golang-github-containers-common
+DEB_PACKAGES := $(BUILD_DEB_PACKAGES) $(TEST_DEB_PACKAGES)
+PIP_PACKAGES := cffi pytest jsonschema wheel
 
-.PHONY: install deps venv native launcher demo test bench clean vm-deps vm-image test-vm vm-run fuzz
+.PHONY: install deps test-deps venv native launcher demo test bench clean vm-deps vm-image test-vm vm-run fuzz
 
 install: deps venv native launcher
 
-deps:
-	@missing=$$(for p in $(DEB_PACKAGES) $(EXTRA_DEB_PACKAGES); do \
+# Installs the Debian packages of $(1) that are missing.
+install_debs = missing=$$(for p in $(1); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:" $$missing; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing </dev/null; \
 	fi
 
-venv: $(VENV)/.done
-$(VENV)/.done:
-	$(HOST_PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check $(PIP_PACKAGES)
-	touch $@
+deps:
+	@$(call install_debs,$(BUILD_DEB_PACKAGES) $(EXTRA_DEB_PACKAGES))
+
+test-deps:
+	@$(call install_debs,$(TEST_DEB_PACKAGES))
+
+# .venv/.done holds the PIP_PACKAGES it was made with: a changed list installs again.
+venv:
+	@[ -x $(PY) ] || $(HOST_PYTHON) -m venv $(VENV)
+	@[ "$$(cat $(VENV)/.done 2>/dev/null)" = "$(PIP_PACKAGES)" ] || { \
+		$(PY) -m pip install -q --disable-pip-version-check $(PIP_PACKAGES) && \
+		echo "$(PIP_PACKAGES)" > $(VENV)/.done; }
 
 native: $(INIT) pyrunc/.native-built spec/schema/.done
 
-build/plan_ops.h: pyrunc/plan.py | venv
-	mkdir -p build
-	$(PY) -m pyrunc.plan --c-header > $@.tmp && mv $@.tmp $@
-
-# The init is linked statically against musl: 95 KB instead of glibc's 720 KB, so copying it
-# into the memfd and exec'ing it costs ~1 ms less on every create and exec.  musl-gcc leaves
-# out /usr/include, so the kernel's uapi headers are offered alone, from build/kernel-include.
-KINC := build/kernel-include
-$(KINC)/.done:
-	mkdir -p $(KINC)
-	ln -sfn /usr/include/linux $(KINC)/linux
-	ln -sfn /usr/include/asm-generic $(KINC)/asm-generic
-	ln -sfn /usr/include/$$(gcc -print-multiarch)/asm $(KINC)/asm
-	touch $@
-
-$(INIT): build/plan_ops.h $(KINC)/.done $(wildcard native/init/*.c native/init/*.h)
-	mkdir -p $(dir $@)
-	musl-gcc -static -Os -Wall -Wextra -Werror -Ibuild -Inative/init -isystem $(KINC) \
-		-o $@ native/init/*.c
-	strip $@
+# The init and the cffi extension are built by the same two scripts here and in the package
+# build (setup.py: `pip install .`): native/build_init.py (static, musl-gcc where installed; the
+# plan's C header generated from pyrunc/plan.py) and native/build_host.py.
+$(INIT): pyrunc/plan.py native/build_init.py $(wildcard native/init/*.c native/init/*.h) | venv
+	$(PY) native/build_init.py $@ build
 
 pyrunc/.native-built: $(wildcard native/host/*) native/build_host.py | venv
 	$(PY) native/build_host.py
@@ -77,10 +72,11 @@ launcher: native
 	$(PY) -m compileall -q pyrunc >/dev/null
 
 demo: install
+	@$(call install_debs,busybox-static)
 	bash tests/demo.sh
 
 # The tests find pyrunc, runc, docker and the rest by name: give them the system's paths first.
-test: install
+test: install test-deps
 	PATH=$(PREFIX)/bin:/usr/sbin:/usr/bin:/sbin:/bin:$$PATH $(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 # The stock-host lane (vm/README.md): the same suite inside a Debian 12 guest with systemd as
@@ -91,7 +87,7 @@ VM_HOST_PACKAGES := qemu-system-x86 debootstrap e2fsprogs python3-venv
 VM_IMAGE := DEB_PACKAGES='$(DEB_PACKAGES)' PIP_PACKAGES='$(PIP_PACKAGES)' vm/build-image.sh
 
 vm-deps:
-	@$(MAKE) --no-print-directory deps DEB_PACKAGES='$(VM_HOST_PACKAGES)'
+	@$(call install_debs,$(VM_HOST_PACKAGES))
 
 vm-image: vm-deps
 	@$(VM_IMAGE)
@@ -116,7 +112,7 @@ fuzz: install
 	cd build/fuzz && $(PY) $(REPO)/tests/fuzz_atheris.py -max_total_time=$(FUZZ_SECONDS) \
 		-timeout=20 -rss_limit_mb=2048 corpus
 
-bench: install
+bench: install test-deps
 	$(PY) tests/bench/run.py
 
 clean:

@@ -77,34 +77,36 @@ def bench_run(s: Session, rts: list[Runtime], runs: int, warmup: int) -> list[Ro
 CALLS = ("create", "start", "state", "kill", "delete")
 
 
+def lifecycle_player(s: Session, rt: Runtime) -> Player:
+    """The player of bench_lifecycle's five calls for `rt` (one round per call of its fn)."""
+    bundle = rt.bundle("lc", SLEEP)
+
+    def fn(tag: str) -> Sample:
+        cid = s.new_id(rt, f"lc-{tag}")
+        t = {}
+        t["create"] = rt.ok("create", "--bundle", bundle, cid).seconds
+        t["start"] = rt.ok("start", cid).seconds
+        st = rt.ok("state", cid)
+        t["state"] = st.seconds
+        pid = rt.pid(st)
+        t["kill"] = rt.ok("kill", cid, "KILL").seconds
+        if not wait_exit(pid):
+            raise BenchError(f"{rt.name}: init {pid} of {cid} still alive 10 s after kill")
+        t["delete"] = rt.ok("delete", cid).seconds
+        reap_zombies()
+        s.untrack(rt, cid)
+        t["total"] = sum(t[c] for c in CALLS)
+        return t
+    return rt.name, rt, fn
+
+
 def bench_lifecycle(s: Session, rts: list[Runtime], runs: int, warmup: int) -> list[Row]:
     """create, start, state, kill KILL, delete: five processes, as containerd's shim makes them.
 
     Between kill and delete the bench waits (untimed) for the init to exit, as the shim does
     before it calls delete; the total is the sum of the five calls.
     """
-    def player(rt: Runtime) -> Player:
-        bundle = rt.bundle("lc", SLEEP)
-
-        def fn(tag: str) -> Sample:
-            cid = s.new_id(rt, f"lc-{tag}")
-            t = {}
-            t["create"] = rt.ok("create", "--bundle", bundle, cid).seconds
-            t["start"] = rt.ok("start", cid).seconds
-            st = rt.ok("state", cid)
-            t["state"] = st.seconds
-            pid = rt.pid(st)
-            t["kill"] = rt.ok("kill", cid, "KILL").seconds
-            if not wait_exit(pid):
-                raise BenchError(f"{rt.name}: init {pid} of {cid} still alive 10 s after kill")
-            t["delete"] = rt.ok("delete", cid).seconds
-            reap_zombies()
-            s.untrack(rt, cid)
-            t["total"] = sum(t[c] for c in CALLS)
-            return t
-        return rt.name, rt, fn
-
-    players = [player(rt) for rt in rts]
+    players = [lifecycle_player(s, rt) for rt in rts]
     floor = interpreter_floor(rts[0])
     if floor is not None:
         argv = floor
@@ -272,6 +274,21 @@ def bench_seccomp(s: Session, pyrunc: Runtime, runc: Runtime, runs: int,
                      f"names) adds to create (median of per-round differences): {cost}"),
             Row("create + Podman seccomp, cache cold", "ms",
                 {"pyrunc": t["py-cold"], "runc": t["runc-sec"]})]
+
+
+def bench_pip_installed(s: Session, launcher: Runtime, pip: Runtime, runs: int,
+                        warmup: int) -> list[Row]:
+    """The lifecycle's calls of a pip-installed pyrunc (its console script: no -I -S, pip's
+    wrapper) against the Makefile's launcher, interleaved; issue 17 asks for under 0.2 ms."""
+    got = interleave([lifecycle_player(s, launcher), lifecycle_player(s, pip)], runs, warmup,
+                     "pip-installed")
+    rows = []
+    for c in ("state", "kill", "total"):
+        diff = _median_diff(column(got[pip.name], c), column(got[launcher.name], c))
+        rows.append(Row(f"pip-installed pyrunc: {c}", "ms", {"pyrunc": column(got[pip.name], c)},
+                        note=f"minus the launcher's {c} (median of per-round differences): "
+                             f"{diff * 1000:+.2f} ms"))
+    return rows
 
 
 def _median_diff(a: list[float | None], b: list[float | None]) -> float:

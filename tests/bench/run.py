@@ -6,6 +6,8 @@ Runs, in interleaved rounds, with a busybox bundle from conformance.bundle:
   3. VmRSS and Pss of a created container's init               (goal: pyrunc <= 2 MB)
   4. `create` without and with Podman's seccomp profile (pyrunc's cache warm and cold)
   5. `exec true` into a running container
+  5b. the lifecycle's calls of a pip-installed pyrunc (a wheel of this tree in a fresh venv)
+      against the launcher (issue 17: under 0.2 ms apart)
   6. crun in 1-3, from a private mount namespace that hides the hybrid cgroup2 mount
   7. with --docker: `docker run --rm` latency (tests/bench/docker_latency.py)
 and prints one table: medians per runtime and the median of per-pair pyrunc/runc ratios.
@@ -38,6 +40,15 @@ from bench_session import CRUN_OCI_VERSION, BenchError, Session, warn  # noqa: E
 PYRUNC = os.environ.get("BENCH_PYRUNC", "/usr/local/bin/pyrunc")
 RUNC = "/usr/sbin/runc"
 CRUN = "/usr/bin/crun"
+
+
+def pip_installed(tmp: str) -> str:
+    """The `pyrunc` command of a wheel of this tree pip-installed into a fresh venv in tmp."""
+    from pathlib import Path
+    from package_build import build_wheel, install_wheel
+    d = Path(tmp) / "pip-installed"
+    d.mkdir()
+    return str(install_wheel(build_wheel(d), d / "venv"))
 
 
 def _interrupt(signum: int, _frame: object) -> None:
@@ -137,6 +148,8 @@ def main() -> int:
             ("memory", lambda: cases.bench_rss(s, trio, rss_runs, 1)),
             ("seccomp create", lambda: cases.bench_seccomp(s, pyrunc, runc, runs, warmup)),
             ("exec", lambda: cases.bench_exec(s, [pyrunc, runc], runs, warmup)),
+            ("pip-installed", lambda: cases.bench_pip_installed(
+                s, pyrunc, s.add("pyrunc-pip", pip_installed(s.tmp)), runs, warmup)),
         ]
         for name, step in steps:
             print(f"  {name} ...", flush=True)
