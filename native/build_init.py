@@ -1,4 +1,5 @@
-"""Build pyrunc-init, the container-side C program, into the path given on the command line.
+"""Build pyrunc-init, the container-side C program, into the path given on the command line
+(and, for setup.py, any other static helper: compile_static).
 
 One recipe for both ways pyrunc is built: the Makefile's `native` target (in the checkout) and the
 package build (setup.py, for `pip install .` / `pip wheel .`), so the two cannot drift apart.
@@ -55,21 +56,25 @@ def kernel_include(build: Path) -> Path:
     return kinc
 
 
-def build(output: Path, build_dir: Path) -> None:
-    build_dir.mkdir(parents=True, exist_ok=True)
-    plan_header(build_dir)
-    sources = sorted(str(p) for p in (HERE / "init").glob("*.c"))
-    includes = ["-I", str(build_dir), "-I", str(HERE / "init")]
+def compile_static(output: Path, sources: list[str], build_dir: Path, *flags: str) -> None:
+    """Compile and link `sources` statically into `output` (stripped, mode 0755)."""
     if shutil.which("musl-gcc"):
-        cmd = ["musl-gcc", *FLAGS, *includes, "-isystem", str(kernel_include(build_dir))]
+        cmd = ["musl-gcc", *FLAGS, *flags, "-isystem", str(kernel_include(build_dir))]
     else:
-        cmd = ["gcc", *FLAGS, *includes]
+        cmd = ["gcc", *FLAGS, *flags]
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(output.name + ".tmp")
     subprocess.run([*cmd, "-o", str(tmp), *sources], check=True)
     subprocess.run(["strip", str(tmp)], check=True)
     tmp.chmod(0o755)
     tmp.replace(output)
+
+
+def build(output: Path, build_dir: Path) -> None:
+    build_dir.mkdir(parents=True, exist_ok=True)
+    plan_header(build_dir)
+    sources = sorted(str(p) for p in (HERE / "init").glob("*.c"))
+    compile_static(output, sources, build_dir, "-I", str(build_dir), "-I", str(HERE / "init"))
 
 
 if __name__ == "__main__":

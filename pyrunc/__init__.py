@@ -34,18 +34,6 @@ _external = sys.modules["_frozen_importlib_external"]
 _original_import = builtins.__import__
 
 
-def console_main() -> None:
-    """The `pyrunc` command of a pip-installed package (pyproject's [project.scripts]).
-
-    What the checkout's launcher (Makefile) writes as a script, for an interpreter that pip
-    starts without -I -S: the collector off first, then the fast imports, then the CLI."""
-    import gc
-    gc.disable()  # see LONG_RUNNING in pyrunc/cli.py
-    install_fast_imports()
-    from pyrunc.cli import main
-    main()
-
-
 def install_fast_imports(package: str = "pyrunc", root: str | None = None) -> None:
     """Load ``package``'s modules (from directory ``root``, default: this one's) here."""
     if "importtime" in sys._xoptions:

@@ -35,6 +35,11 @@ def test_a_pip_installed_pyrunc_runs_a_container(wheel, tmp_path, state_root):
     where = subprocess.run([venv / "bin" / "python", "-c", "import pyrunc; print(pyrunc.__file__)"],
                            check=True, capture_output=True, text=True, cwd="/").stdout
     assert where.startswith(str(venv)), where
+    with open(pyrunc, "rb") as f:  # native/launcher: not pip's wrapper script
+        assert f.read(4) == b"\x7fELF"
+    r = subprocess.run([pyrunc, "--version"], capture_output=True, text=True,
+                       env={"PYTHONVERBOSE": "1", "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 0 and "import" not in r.stderr  # -I: no PYTHON* variable counts
     rt = Runtime(str(pyrunc), state_root, tmp_path)
     try:
         cid = rt.new_id()
