@@ -83,7 +83,7 @@ test: install test-deps
 # PID 1, pure cgroup v2 and AppArmor, booted under QEMU with no network. The image is cached
 # under /var/cache/pyrunc-vm, keyed by its recipe and these package lists, and built from the
 # host's apt mirror and PyPI when it is missing; the guest runs `make install` offline from it.
-VM_HOST_PACKAGES := qemu-system-x86 debootstrap e2fsprogs python3-venv
+VM_HOST_PACKAGES := qemu-system-x86 debootstrap e2fsprogs python3-venv rsync
 VM_IMAGE := DEB_PACKAGES='$(DEB_PACKAGES)' PIP_PACKAGES='$(PIP_PACKAGES)' vm/build-image.sh
 
 vm-deps:

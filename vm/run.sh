@@ -10,6 +10,7 @@
 #   VM_PASS_ENV  names of variables passed into the guest's command (default PYTEST_ARGS)
 #   VM_CONSOLE   1: show the guest's console (kernel, systemd) too, not only the command's output
 #   VM_MEM, VM_CPUS  guest memory (default 6G) and vCPUs (default 2)
+#   VM_CPU       the CPU model QEMU emulates (default max)
 #   VM_ACCEL     QEMU accelerator (default tcg,thread=multi: this machine's /dev/kvm cannot boot
 #                Debian's kernel; `kvm` where it can)
 #
@@ -44,6 +45,13 @@ trap 'exit 130' INT TERM
 # The writable share: the command, the environment it is given, and (from the guest) its status.
 mkdir "$run/share"
 printf '%s\n' "$cmd" >"$run/share/cmd"
+# The working tree (without what .gitignore lists: the host's venv, build/, native builds) as one
+# tar file: the guest unpacks it in seconds, where copying its ~1200 files one by one over 9p
+# under TCG took ~2 minutes.
+rsync -a --filter=':- .gitignore' --exclude=/.venv --exclude=/build --exclude=__pycache__ \
+    "$repo/" "$run/tree/"
+tar -cf "$run/share/tree.tar" -C "$run/tree" .
+rm -rf "$run/tree"
 : >"$run/share/env"
 for name in ${VM_PASS_ENV-PYTEST_ARGS}; do
     [ -n "${!name+x}" ] && printf '%s=%q\n' "$name" "${!name}" >>"$run/share/env"
@@ -56,7 +64,7 @@ done
 # only the command's output.
 t0=$(date +%s)
 qemu-system-x86_64 \
-    -accel "${VM_ACCEL:-tcg,thread=multi}" -cpu max -smp "${VM_CPUS:-2}" -m "${VM_MEM:-6G}" \
+    -accel "${VM_ACCEL:-tcg,thread=multi}" -cpu "${VM_CPU:-max}" -smp "${VM_CPUS:-2}" -m "${VM_MEM:-6G}" \
     -machine q35 -nographic -monitor none -nic none -no-reboot \
     -kernel "$image/vmlinuz" -initrd "$image/initrd.img" \
     -append "root=/dev/vda rw console=ttyS0 panic=1 quiet pyrunc.vm=1" \
