@@ -10,6 +10,7 @@ import fcntl
 from pyrunc import fastos as os  # os without its import cost (see fastos)
 
 from pyrunc.errors import PyruncError
+from pyrunc.plan import MESSAGE_MAX
 
 INIT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "libexec", "pyrunc-init")
 SEALS = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
@@ -56,7 +57,7 @@ class Init:
     """A started init: its first-stage pid, the read end of its sync pipe and, until the plan
     is sent, the write end of its plan pipe."""
 
-    __slots__ = ("stage1", "sync", "plan_w", "pid", "notify_fd", "lines")
+    __slots__ = ("stage1", "sync", "plan_w", "pid", "notify_fd")
 
     def __init__(self, stage1: int, sync: int, plan_w: int = -1) -> None:
         self.stage1 = stage1
@@ -64,7 +65,6 @@ class Init:
         self.plan_w = plan_w
         self.pid = 0
         self.notify_fd = -1
-        self.lines: list[str] = []
 
     def send_plan(self, plan: bytes) -> None:
         """Write the whole plan and close the pipe; the init starts executing it."""
@@ -104,32 +104,39 @@ class Init:
         pyrunc signal, wait for or report a process it did not create.  The init is also
         non-dumpable from its first instruction, so nothing in the container can reach the
         pipe through /proc/PID/fd in the first place.  Reaps the first stage once it has
-        reported the container's pid.
+        reported the container's pid.  Each message is read whole and nothing past it
+        (plan.py: a kind byte, a u32 length, the payload).
         """
-        buf = "".join(self.lines).encode()  # what the previous call read past its message
-        self.lines.clear()
         while True:
-            while b"\n" in buf:
-                line, buf = buf.split(b"\n", 1)
-                kind = self._message(line.decode("utf-8", "replace"), until)
-                if kind == until:
-                    if buf:
-                        self.lines.append(buf.decode())
-                    return
-            if len(buf) > MAX_MESSAGE:
-                raise PyruncError("pyrunc-init sent a message longer than the protocol allows")
-            chunk = os.read(self.sync, 4096)
-            if not chunk:
+            head = self._read(5, between_messages=True)
+            if not head:
                 self._reap_stage1()
                 if until == "EOF":
                     return
                 raise PyruncError("container init exited without reporting"
                                   + (f" ({self._exit_status()})" if self.pid else ""))
-            buf += chunk
+            n = int.from_bytes(head[1:], "little")
+            if n > MESSAGE_MAX:
+                raise PyruncError("pyrunc-init sent a message longer than the protocol allows")
+            text = self._read(n).decode("utf-8", "replace") if n else ""
+            if self._message(chr(head[0]), text, until) == until:
+                return
 
-    def _message(self, msg: str, until: str) -> str:
+    def _read(self, n: int, between_messages: bool = False) -> bytes:
+        """Exactly n bytes of the sync pipe; b"" at an EOF only where a message would start."""
+        data = b""
+        while len(data) < n:
+            chunk = os.read(self.sync, n - len(data))
+            if not chunk:
+                if data or not between_messages:
+                    raise PyruncError("pyrunc-init's message ended in the middle")
+                return b""
+            data += chunk
+        return data
+
+    def _message(self, kind: str, text: str, until: str) -> str:
         """Check one message and act on it; its kind."""
-        kind, text = msg[:1], msg[1:]
+        msg = kind + text
         if kind in ("E", "e"):
             self._reap_stage1()
             raise PyruncError(_error_text(kind, text))
@@ -201,7 +208,6 @@ class Init:
 
 PID_MAX = 1 << 22  # the kernel's PID_MAX_LIMIT
 FD_MAX = 1 << 20  # the kernel's NR_OPEN
-MAX_MESSAGE = 8192  # the init's lines are at most 4096 bytes
 
 
 def _number(text: str, top: int) -> int | None:
@@ -220,7 +226,7 @@ def _shown(text: str) -> str:
 def _error_text(kind: str, text: str) -> str:
     """An E or e message as the error line pyrunc prints: one line of printable text;
     ``e<errno> <text>`` is worded here, as Python's libc does (see pyrunc/plan.py)."""
-    text = "".join(c if c.isprintable() else " " for c in text[:MAX_MESSAGE])
+    text = "".join(c if c.isprintable() else " " for c in text)
     if kind == "e":
         num, _, rest = text.partition(" ")
         n = _number(num, 4095)

@@ -108,7 +108,8 @@ def test_seccomp_is_late_with_no_new_privileges_and_early_without():
 
 # -- the C side --------------------------------------------------------------------------------
 def run_init(data: bytes, timeout: float = 20) -> tuple[int, str]:
-    """Run pyrunc-init with ``data`` as its plan; (its exit status, what it said on SYNCFD)."""
+    """Run pyrunc-init with ``data`` as its plan; (its exit status, what it said on SYNCFD,
+    one "<kind><payload>" line per framed message)."""
     plan_r, plan_w = os.pipe()
     sync_r, sync_w = os.pipe()
     try:
@@ -125,7 +126,31 @@ def run_init(data: bytes, timeout: float = 20) -> tuple[int, str]:
     out = b""
     with os.fdopen(sync_r, "rb") as f:
         out = f.read()
-    return proc.wait(timeout=timeout), out.decode()
+    return proc.wait(timeout=timeout), said_lines(out)
+
+
+def test_a_message_keeps_a_newline_of_its_path_whole():
+    """Messages are framed by length (plan.py), so a path with a newline stays one message;
+    pyrunc's error line then shows it without the newline (spawn._error_text)."""
+    p = Plan()
+    p.add("ROOT", "/nonexistent\nsecond line")
+    plan_r, plan_w = os.pipe()
+    sync_r, sync_w = os.pipe()
+    proc = subprocess.Popen([str(INIT), str(plan_r), str(sync_w)], pass_fds=(plan_r, sync_w),
+                            stdin=subprocess.DEVNULL)
+    os.close(plan_r)
+    os.close(sync_w)
+    os.write(plan_w, p.encode())
+    os.close(plan_w)
+    with os.fdopen(sync_r, "rb") as f:
+        (kind, payload), = planmod.messages(f.read())
+    assert proc.wait(timeout=20) != 0
+    assert kind == "e" and payload.endswith(b"/nonexistent\nsecond line"), payload
+
+
+def said_lines(data: bytes) -> str:
+    """The init's framed sync messages as lines "<kind><payload>\n" (plan.messages)."""
+    return "".join(f"{k}{v.decode()}\n" for k, v in planmod.messages(data))
 
 
 def _rec(op: int, *args: bytes) -> bytes:
@@ -314,7 +339,7 @@ def test_the_init_is_not_dumpable_while_it_holds_the_sync_pipe():
     pid = 0
     try:
         assert proc.wait(timeout=20) == 0
-        line = os.read(sync_r, 64).decode()
+        line = said_lines(os.read(sync_r, 64))  # the one message so far
         assert re.fullmatch(r"P\d+\n", line), line
         pid = int(line[1:])
         deadline = time.monotonic() + 20
@@ -418,8 +443,8 @@ def test_fds_are_closed_on_exec_even_when_seccomp_refuses_close_range():
         os.close(sync_w)
         os.write(plan_w, p.encode())
         os.close(plan_w)
-        said = os.read(sync_r, 4096).decode()
-        os.close(sync_r)
+        with os.fdopen(sync_r, "rb") as f:  # EOF: the execve closed the init's end
+            said = said_lines(f.read())
         pid = int(said.splitlines()[0][1:])
         os.waitpid(pid, 0)
         listed = proc.stderr.read().decode().split()

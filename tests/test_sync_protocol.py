@@ -10,7 +10,13 @@ import subprocess
 import pytest
 
 from pyrunc.errors import PyruncError
+from pyrunc.plan import message
 from pyrunc.spawn import Init
+
+
+def frames(text: str) -> bytes:
+    """Lines "<kind><payload>" as the init frames them (plan.py: kind, u32 length, payload)."""
+    return b"".join(message(line[0], line[1:]) for line in text.splitlines())
 
 
 def _init_reading(data: bytes) -> Init:
@@ -20,19 +26,19 @@ def _init_reading(data: bytes) -> Init:
     return Init(0, r)
 
 
-@pytest.mark.parametrize("message, error", [
-    (b"P-1\n", "bad pid '-1'"),
-    (b"P0\n", "bad pid '0'"),
-    (b"P 5\n", "bad pid ' 5'"),
-    (b"P0012\n", "bad pid '0012'"),
-    (b"P99999999999\n", "bad pid"),
-    (b"P1\n", "pid 1, which is not a process it created"),
-    (b"R\n", "unexpected message 'R'"),
-    (b"N3\n", "unexpected message 'N3'"),
-    (b"X\n", "unexpected message 'X'"),
+@pytest.mark.parametrize("text, error", [
+    ("P-1", "bad pid '-1'"),
+    ("P0", "bad pid '0'"),
+    ("P 5", "bad pid ' 5'"),
+    ("P0012", "bad pid '0012'"),
+    ("P99999999999", "bad pid"),
+    ("P1", "pid 1, which is not a process it created"),
+    ("R", "unexpected message 'R'"),
+    ("N3", "unexpected message 'N3'"),
+    ("X", "unexpected message 'X'"),
 ])
-def test_a_pid_pyrunc_did_not_create_is_refused(message, error):
-    init = _init_reading(message)
+def test_a_pid_pyrunc_did_not_create_is_refused(text, error):
+    init = _init_reading(frames(text))
     try:
         with pytest.raises(PyruncError, match="pyrunc-init") as e:
             init.wait_for("R")
@@ -44,7 +50,7 @@ def test_a_pid_pyrunc_did_not_create_is_refused(message, error):
 
 def test_a_process_that_is_not_our_child_is_never_taken_for_the_container():
     """A host process of someone else's (here: our parent) named as the container's pid."""
-    init = _init_reading(f"P{os.getppid()}\nR\n".encode())
+    init = _init_reading(frames(f"P{os.getppid()}\nR"))
     try:
         with pytest.raises(PyruncError, match="not a process it created"):
             init.wait_for("R")
@@ -56,12 +62,12 @@ def test_a_process_that_is_not_our_child_is_never_taken_for_the_container():
 def test_a_child_is_accepted_once_and_nothing_after_ready():
     child = subprocess.Popen(["sleep", "100"])
     try:
-        init = _init_reading(f"P{child.pid}\nP{child.pid}\n".encode())
+        init = _init_reading(frames(f"P{child.pid}\nP{child.pid}"))
         with pytest.raises(PyruncError, match="bad pid"):
             init.wait_for("R")
         assert init.pid == child.pid  # the first one, which is ours
         init.close()
-        init = _init_reading(f"P{child.pid}\nR\nP1\n".encode())
+        init = _init_reading(frames(f"P{child.pid}\nR\nP1"))
         init.wait_for("R")
         with pytest.raises(PyruncError, match="after it was done"):
             init.wait_for("EOF")
@@ -71,14 +77,15 @@ def test_a_child_is_accepted_once_and_nothing_after_ready():
         child.wait()
 
 
-@pytest.mark.parametrize("message, text", [
-    (b"e2 chdir to cwd /x\n", "chdir to cwd /x: No such file or directory"),
-    (b"e99999 chdir\n", "99999 chdir"),  # not an errno: shown as it came
-    (b"eabc chdir\n", "abc chdir"),
-    (b"Emount \x1b[2J\x07there\n", "mount  [2J there"),  # no terminal control reaches the log
+@pytest.mark.parametrize("data, text", [
+    (message("e", "2 chdir to cwd /x"), "chdir to cwd /x: No such file or directory"),
+    (message("e", "99999 chdir"), "99999 chdir"),  # not an errno: shown as it came
+    (message("e", "abc chdir"), "abc chdir"),
+    (message("E", "mount \x1b[2J\x07there"), "mount  [2J there"),  # no terminal control
+    (message("E", "mount /a\nb: no such file"), "mount /a b: no such file"),  # one line
 ])
-def test_error_messages_are_one_line_of_printable_text(message, text):
-    init = _init_reading(message)
+def test_error_messages_are_one_line_of_printable_text(data, text):
+    init = _init_reading(data)
     try:
         with pytest.raises(PyruncError) as e:
             init.wait_for("R")
@@ -87,20 +94,22 @@ def test_error_messages_are_one_line_of_printable_text(message, text):
         init.close()
 
 
-def test_an_endless_line_is_refused():
-    r, w = os.pipe()
-    init = Init(0, r)
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.close(r)
-            os.write(w, b"E" + b"x" * 100000)
-        finally:
-            os._exit(0)
-    os.close(w)
+def test_a_message_longer_than_the_protocol_allows_is_refused():
+    """Its length says so: pyrunc reads no more of it."""
+    init = _init_reading(b"E" + (100000).to_bytes(4, "little") + b"x" * 100)
     try:
         with pytest.raises(PyruncError, match="longer than the protocol allows"):
             init.wait_for("R")
     finally:
         init.close()
-        os.waitpid(pid, 0)
+
+
+def test_a_cut_message_is_an_error_not_a_shorter_one():
+    for data in (message("P", "12345")[:-2], b"P\x05\x00"):
+        init = _init_reading(data)
+        try:
+            with pytest.raises(PyruncError, match="ended in the middle"):
+                init.wait_for("R")
+            assert init.pid == 0
+        finally:
+            init.close()

@@ -42,7 +42,7 @@ void op_hook_state(int fd, int report_ready)
 {
     uint32_t len;
     if (report_ready)
-        report("H");
+        report_text(SYNC_HOOKS, "");
     read_full(fd, &len, sizeof(len));
     free(state_buf);
     state_buf = malloc(len + 1);

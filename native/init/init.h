@@ -3,6 +3,8 @@
 #include <stdint.h>
 #include <stddef.h>
 
+#include "plan_ops.h" /* generated from pyrunc/plan.py: OP_* and SYNC_* */
+
 struct plan_arg {
     uint32_t len;
     char *data; /* NUL-terminated copy */
@@ -27,7 +29,8 @@ const char *arg_str(const struct plan_rec *r, uint32_t i);
 
 /* report.c: messages to pyrunc over SYNCFD */
 extern int sync_fd;
-void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void report(char kind, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void report_text(char kind, const char *text);
 void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 void die_errno(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 

@@ -79,7 +79,7 @@ static void do_clone(uint64_t flags, const struct maps *m, int cgroup_fd)
         write_proc(pid, "uid_map", m->uid_map);
     if (m->gid_map)
         write_proc(pid, "gid_map", m->gid_map);
-    report("P%d", pid);
+    report(SYNC_PID, "%d", pid);
     if (write(gate[1], "1", 1) != 1)
         die_errno("release container process");
     _exit(0);
@@ -275,7 +275,7 @@ int main(int argc, char **argv)
             op_resolve_exec(arg_str(r, 0), arg_str(r, 1));
             break;
         case OP_READY:
-            report("R");
+            report_text(SYNC_READY, "");
             close(sync_fd);
             sync_fd = -1;
             break;

@@ -121,7 +121,7 @@ void op_seccomp(uint64_t flags, const struct plan_arg *prog)
     if (fd < 0)
         die_errno("load seccomp filter");
     if (flags & SECCOMP_FILTER_FLAG_NEW_LISTENER)
-        report("N%ld", fd);
+        report(SYNC_LISTENER, "%ld", fd);
 }
 
 /* 0 when path is a regular file this process may execute, else the errno saying why (a

@@ -1,4 +1,5 @@
-/* Messages to pyrunc: one line each on SYNCFD (see pyrunc/plan.py). */
+/* Messages to pyrunc on SYNCFD: a kind byte, a u32 length, the payload (see pyrunc/plan.py,
+ * whose MESSAGES table gives the SYNC_* kinds). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,58 +10,59 @@
 
 int sync_fd = -1;
 
-static void send_line(char kind, const char *msg)
+void report_text(char kind, const char *text)
 {
-    char line[4096];
-    int n = snprintf(line, sizeof(line), "%c%s\n", kind, msg);
-    if (n < 0)
+    size_t n = strnlen(text, SYNC_MESSAGE_MAX);
+    if (sync_fd < 0) { /* after READY nobody reads SYNCFD: tell the container's stderr */
+        char line[SYNC_MESSAGE_MAX + 16];
+        int k = snprintf(line, sizeof(line), "pyrunc-init: %.*s\n", (int)n, text);
+        if (k > 0)
+            (void)!write(2, line, (size_t)k < sizeof(line) ? (size_t)k : sizeof(line) - 1);
         return;
-    if ((size_t)n >= sizeof(line))
-        n = sizeof(line) - 1, line[n - 1] = '\n';
-    for (int i = 1; i < n - 1; i++) /* one message, one line: a path may hold a newline */
-        if (line[i] == '\n')
-            line[i] = ' ';
-    int fd = sync_fd >= 0 ? sync_fd : 2;
-    if (sync_fd < 0) /* after READY nobody reads SYNCFD: tell the container's stderr */
-        (void)!write(fd, "pyrunc-init: ", 13), fd = 2;
-    (void)!write(fd, sync_fd >= 0 ? line : line + 1, sync_fd >= 0 ? (size_t)n : (size_t)n - 1);
+    }
+    unsigned char msg[5 + SYNC_MESSAGE_MAX];
+    msg[0] = (unsigned char)kind;
+    for (int i = 0; i < 4; i++) /* little-endian, as every integer of the protocol */
+        msg[1 + i] = (unsigned char)(n >> (8 * i));
+    memcpy(msg + 5, text, n);
+    (void)!write(sync_fd, msg, 5 + n); /* <= PIPE_BUF: one atomic write */
 }
 
-void report(const char *fmt, ...)
+void report(char kind, const char *fmt, ...)
 {
-    char msg[4000];
+    char text[SYNC_MESSAGE_MAX + 1];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
-    send_line(msg[0], msg + 1);
+    report_text(kind, text);
 }
 
 void die(const char *fmt, ...)
 {
-    char msg[4000];
+    char text[SYNC_MESSAGE_MAX + 1];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
-    send_line('E', msg);
+    report_text(SYNC_ERROR, text);
     _exit(1);
 }
 
 void die_errno(const char *fmt, ...)
 {
-    char msg[3500], full[4000];
+    char text[SYNC_MESSAGE_MAX - 16], full[SYNC_MESSAGE_MAX + 1];
     int err = errno;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
     if (sync_fd >= 0) { /* pyrunc words the errno, as runc would (see pyrunc/plan.py) */
-        snprintf(full, sizeof(full), "%d %s", err, msg);
-        send_line('e', full);
+        snprintf(full, sizeof(full), "%d %s", err, text);
+        report_text(SYNC_ERRNO, full);
     } else {
-        snprintf(full, sizeof(full), "%s: %s", msg, strerror(err));
-        send_line('E', full);
+        snprintf(full, sizeof(full), "%s: %s", text, strerror(err));
+        report_text(SYNC_ERROR, full);
     }
     _exit(1);
 }
