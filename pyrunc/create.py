@@ -205,8 +205,11 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
         if state_w >= 0:
             # The init waits before pivot_root: host hooks first, then its state records.
             init.wait_for("H")
-            hooks.run_stage(cfg.hooks, "prestart", st, status="creating")
-            hooks.run_stage(cfg.hooks, "createRuntime", st, status="creating")
+            # "created", as state.md defines it (the create operation's environment is
+            # made, the user's program not yet run) and runtime-tools' hooks_stdin and crun
+            # have it; runc 1.1 says "creating"
+            hooks.run_stage(cfg.hooks, "prestart", st, status="created")
+            hooks.run_stage(cfg.hooks, "createRuntime", st, status="created")
             hooks.send_states(state_w, st, cfg.hooks)
             state_w = -1
         init.wait_for("R")
