@@ -140,6 +140,8 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
                      "namespaces": [n.type for n in cfg.linux.namespaces],
                      "own_pidns": _own_pid_namespace(cfg),
                      "seccomp": cfg.linux.seccomp}
+        if cfg.linux.memory_policy is not None:  # exec'd processes get it too
+            st.config["memoryPolicy"] = cfg.linux.raw["memoryPolicy"]
         st.save()  # from here on, `delete -f` knows which cgroups to clean
         if notify_socket:
             from pyrunc import notify

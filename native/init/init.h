@@ -68,6 +68,7 @@ void op_check_dir(const char *path);
 void op_ioprio(uint64_t value);
 void op_sched_attr(const struct plan_arg *attr);
 void op_cpu_affinity(const struct plan_arg *mask);
+void op_mempolicy(uint64_t mode, const struct plan_arg *mask, const char *what);
 
 /* proc.c: the process' own attributes */
 void op_write(const char *path, const char *data, uint32_t len);
