@@ -355,9 +355,14 @@ class Linux:
         self.intel_rdt = _intel_rdt(d.get("intelRdt"), f"{path}.intelRdt")
         self.memory_policy = memory_policy(d.get("memoryPolicy"), f"{path}.memoryPolicy")
         self.net_devices = _net_devices(d.get("netDevices"), f"{path}.netDevices")
-        if self.net_devices and not any(n.type == "network" for n in self.namespaces):
+        netns = self.namespace("network") if self.net_devices else None
+        if self.net_devices and netns is None:
             raise ConfigError(f"{path}.netDevices", "unable to move network devices without a "
                                                     "network namespace")
+        for host, name in self.net_devices.items():
+            if name == "lo" and not netns.path:  # the kernel would move it, then refuse
+                raise ConfigError(f"{path}.netDevices.{host}.name", "the container's new "
+                                  "network namespace already has a device lo")
         if self.rootfs_propagation is not None and self.rootfs_propagation not in (
                 "private", "rprivate", "shared", "rshared", "slave", "rslave", "unbindable",
                 "runbindable"):
@@ -575,10 +580,11 @@ def _net_devices(v: object, path: str) -> dict[str, str]:
         name = _str(dev, "name", f"{path}.{host}") or host
         _check_ifname(name, f"{path}.{host}.name")
         out[host] = name
-    names = list(out.values())
+    seen: set[str] = set()
     for host, name in out.items():
-        if "%" not in name and names.count(name) > 1:
+        if "%" not in name and name in seen:
             raise ConfigError(f"{path}.{host}.name", f"{name!r} is given to two devices")
+        seen.add(name)
     return out
 
 

@@ -110,6 +110,8 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
     own_cpus = os.sched_getaffinity(0)
     own_affinity = config_mod.cpu_mask(own_cpus) if len(own_cpus) > 1 else None
 
+    net_devices: list = []  # linux.netDevices as the planner found them (see netdev)
+
     def build_plan() -> bytes:
         planner = Planner(cfg, fds, no_pivot=opts.no_pivot, seccomp=seccomp,
                           cgroup_mounts=_cgroup_binds(cgroup), container_id=cid,
@@ -117,7 +119,9 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
                           own_affinity=own_affinity, cgroup2_root=cgroup.v2_mountpoint())
         if init_hooks:
             hooks.plan_init_hooks(planner, cfg.hooks, base + 2 + n_extra)
-        return planner.build().encode()
+        data = planner.build().encode()
+        net_devices[:] = planner.net_devices
+        return data
 
     notify_socket = bool(os.environ.get("NOTIFY_SOCKET"))
     plan = b"" if notify_socket else build_plan()
@@ -201,6 +205,8 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
         st.save_init()
         if log.debug_enabled:
             log.debug(f"init stage: container process {st.pid} cloned and recorded")
+        if net_devices:  # before the container process goes on to configure them
+            _move_net_devices(st, net_devices)
         os.write(ready_w, b"1")
         os.close(ready_w)
         ready_w = -1
@@ -235,6 +241,19 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
     finally:
         st.release()
     return st
+
+
+def _move_net_devices(st: State, devices: list) -> None:
+    from pyrunc import netdev
+    try:
+        fd = st.open_proc("ns/net", os.O_RDONLY)
+    except OSError:
+        raise PyruncError("container init exited before its network devices were moved") \
+            from None
+    try:
+        netdev.move(devices, fd)
+    finally:
+        os.close(fd)
 
 
 def _off_our_cpu(pid: int, cpus: set[int]) -> None:

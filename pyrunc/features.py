@@ -27,6 +27,7 @@ def features() -> dict:
             "intelRdt": {"enabled": False, "schemata": False, "monitoring": False},
             "memoryPolicy": {"modes": sorted(MPOL_MODES), "flags": sorted(MPOL_FLAGS)},
             "mountExtensions": {"idmap": {"enabled": True}},
+            "netDevices": {"enabled": True},
         },
         "annotations": {"org.opencontainers.runtime-spec.features": "pyrunc"},
     }

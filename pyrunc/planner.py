@@ -468,6 +468,7 @@ class Planner:
         self.netns = any(n.type == "network" for n in ns)
         self.trees: dict[str, int] = {}  # mount's JSON path -> IDMAP_TREE slot
         self.dev_remount_ro: tuple | None = None  # a read-only /dev, remounted after filling
+        self.net_devices: list = []  # netdev.Device: linux.netDevices, for create to move
 
     def build(self) -> Plan:
         cfg = self.cfg
@@ -545,6 +546,10 @@ class Planner:
                 raise ConfigError("linux.uidMappings",
                                   "the user namespace must map container uid and gid 0")
             p.add("USER", 0, 0, 1 if self.new_userns else 0)
+        if lx.net_devices:  # moved by create meanwhile (see netdev)
+            from pyrunc import netdev
+            self.net_devices = netdev.probe(lx.net_devices)
+            netdev.plan_ops(p, self.net_devices)
 
     def _idmap_trees(self) -> None:
         """Id-mapped mounts are cloned in the first stage, from the host's view of their

@@ -275,6 +275,7 @@ def test_features_reports_runtime_spec_1_3(runtime):
         "modes": ["MPOL_BIND", "MPOL_DEFAULT", "MPOL_INTERLEAVE", "MPOL_LOCAL",
                   "MPOL_PREFERRED", "MPOL_PREFERRED_MANY", "MPOL_WEIGHTED_INTERLEAVE"],
         "flags": ["MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES"]}
+    assert lx["netDevices"] == {"enabled": True}
     assert lx["intelRdt"] == {"enabled": False, "schemata": False, "monitoring": False}
 
 

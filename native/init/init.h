@@ -84,6 +84,10 @@ int cloexec_from(int first);
 #define NR_OPEN_MAX (1 << 20) /* the kernel's NR_OPEN: no fd number reaches it */
 void op_console(int sock, int bind_console);
 
+/* net.c: linux.netDevices, once pyrunc has moved them into this network namespace */
+void op_netdev_addr(const struct plan_rec *r);
+void op_netdev_up(uint64_t index, const char *what);
+
 /* hooks.c: createContainer and startContainer hooks, run inside the container */
 void op_hook_state(int fd, int report_ready);
 void op_hook(const struct plan_rec *r);
