@@ -603,11 +603,14 @@ def _intel_rdt(v: object, path: str) -> dict | None:
     _type(v, dict, path, "an object")
     assert isinstance(v, dict)
     clos = _str(v, "closID", path)
-    if clos is not None and (clos in (".", "..") or "/" in clos):
+    # "/" alone is the default CLOS (1.3, #1289), as runc allows it
+    if clos is not None and (clos in (".", "..") or (len(clos) > 1 and "/" in clos)):
         raise ConfigError(f"{path}.closID", f"invalid intelRdt.closID {clos!r}")
-    _str(v, "l3CacheSchema", path)
-    _str(v, "memBwSchema", path)
-    _strlist(v, "schemata", path)
+    lines = [(f"{path}.{k}", _str(v, k, path)) for k in ("l3CacheSchema", "memBwSchema")]
+    lines += [(f"{path}.schemata[{i}]", s) for i, s in enumerate(_strlist(v, "schemata", path))]
+    for jp, line in lines:
+        if line is not None and "\n" in line:
+            raise ConfigError(jp, "must not contain a newline")
     _bool(v, "enableMonitoring", path)
     return v
 
