@@ -62,6 +62,8 @@ def test_every_stage_runs_with_the_right_state_and_namespace(rt, tmp_path):
     st = rt.state(cid)
     pid = st["pid"]
     got = records(host_out)
+    if "poststart" in got:
+        skip_on_runc(rt.path, "poststart hooks at `start` (1.1 runs them in `create`)")
     assert sorted(got) == ["createContainer", "createRuntime", "prestart"]
     rt.ok("start", cid)
     got.update(records(host_out))
