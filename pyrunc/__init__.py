@@ -20,7 +20,7 @@ engine's commands (tests/test_fastos.py) see every module.
 """
 
 __version__ = "0.1.0"
-OCI_VERSION = "1.2.0"
+OCI_VERSION = "1.3.0"
 
 import builtins
 import marshal

@@ -310,7 +310,7 @@ class Linux:
     __slots__ = ("namespaces", "uid_mappings", "gid_mappings", "devices", "cgroups_path",
                  "resources", "rootfs_propagation", "masked_paths", "readonly_paths",
                  "sysctl", "seccomp", "mount_label", "personality", "time_offsets",
-                 "intel_rdt", "raw")
+                 "intel_rdt", "memory_policy", "net_devices", "raw")
 
     def __init__(self, d: dict, path: str = "linux") -> None:
         _type(d, dict, path, "an object")
@@ -352,7 +352,17 @@ class Linux:
         self.mount_label = _str(d, "mountLabel", path)
         self.personality = _personality(d.get("personality"), f"{path}.personality")
         self.time_offsets = _time_offsets(d.get("timeOffsets"), f"{path}.timeOffsets")
-        self.intel_rdt = d.get("intelRdt")
+        self.intel_rdt = _intel_rdt(d.get("intelRdt"), f"{path}.intelRdt")
+        self.memory_policy = memory_policy(d.get("memoryPolicy"), f"{path}.memoryPolicy")
+        self.net_devices = _net_devices(d.get("netDevices"), f"{path}.netDevices")
+        netns = self.namespace("network") if self.net_devices else None
+        if self.net_devices and netns is None:
+            raise ConfigError(f"{path}.netDevices", "unable to move network devices without a "
+                                                    "network namespace")
+        for host, name in self.net_devices.items():
+            if name == "lo" and not netns.path:  # the kernel would move it, then refuse
+                raise ConfigError(f"{path}.netDevices.{host}.name", "the container's new "
+                                  "network namespace already has a device lo")
         if self.rootfs_propagation is not None and self.rootfs_propagation not in (
                 "private", "rprivate", "shared", "rshared", "slave", "rslave", "unbindable",
                 "runbindable"):
@@ -481,8 +491,9 @@ def _scheduler(v: object, path: str) -> bytes | None:
                        0, 0)
 
 
-def cpu_list(v: str | None, path: str) -> bytes:
-    """A cpuset-style list ("0-3,7") as a little-endian cpu_set_t bit mask (1024 CPUs)."""
+def cpu_list(v: str | None, path: str, what: str = "CPU") -> bytes:
+    """A cpuset-style list ("0-3,7") as a little-endian cpu_set_t bit mask (1024 CPUs; also
+    a nodemask of 1024 NUMA nodes, the kernel's most, with ``what`` "node")."""
     cpus: set[int] = set()
     for part in (v or "").split(","):
         part = part.strip()
@@ -490,9 +501,9 @@ def cpu_list(v: str | None, path: str) -> bytes:
         try:
             a, b = int(lo), int(hi) if hi else int(lo)
         except ValueError:
-            raise ConfigError(path, f"{v!r} is not a CPU list like 0-3,7") from None
+            raise ConfigError(path, f"{v!r} is not a {what} list like 0-3,7") from None
         if a < 0 or b < a or b >= 1024:
-            raise ConfigError(path, f"{part!r} is not a valid CPU range")
+            raise ConfigError(path, f"{part!r} is not a valid {what} range")
         cpus.update(range(a, b + 1))
     return cpu_mask(cpus)
 
@@ -503,6 +514,105 @@ def cpu_mask(cpus: set[int]) -> bytes:
     for c in cpus:
         mask |= 1 << c
     return mask.to_bytes(128, "little")
+
+
+MPOL_MODES = {"MPOL_DEFAULT": 0, "MPOL_PREFERRED": 1, "MPOL_BIND": 2, "MPOL_INTERLEAVE": 3,
+              "MPOL_LOCAL": 4, "MPOL_PREFERRED_MANY": 5, "MPOL_WEIGHTED_INTERLEAVE": 6}
+MPOL_FLAGS = {"MPOL_F_NUMA_BALANCING": 1 << 13, "MPOL_F_RELATIVE_NODES": 1 << 14,
+              "MPOL_F_STATIC_NODES": 1 << 15}
+
+
+class MemoryPolicy:
+    """linux.memoryPolicy (runtime-spec 1.3): set_mempolicy(mode | flags, nodemask)."""
+    __slots__ = ("mode", "flags", "nodes", "text")
+
+    def __init__(self, mode: int, flags: int, nodes: bytes, text: str) -> None:
+        self.mode, self.flags, self.nodes, self.text = mode, flags, nodes, text
+
+
+def memory_policy(v: object, path: str) -> MemoryPolicy | None:
+    """Checked as runc 1.3 checks it: known mode and flag names, a node list, and the node
+    count the mode takes (none for DEFAULT and LOCAL, at least one for BIND, INTERLEAVE,
+    PREFERRED_MANY and WEIGHTED_INTERLEAVE, any for PREFERRED).  Whether the nodes exist is
+    the kernel's to say (a cpuset, and the RELATIVE and STATIC flags, change which may)."""
+    if v is None:
+        return None
+    _type(v, dict, path, "an object")
+    assert isinstance(v, dict)
+    mode = _str(v, "mode", path)
+    if mode is None:
+        raise ConfigError(f"{path}.mode", "is required")
+    if mode not in MPOL_MODES:
+        raise ConfigError(f"{path}.mode", f"invalid memory policy mode {mode!r}")
+    flags = 0
+    for i, f in enumerate(_strlist(v, "flags", path)):
+        if f not in MPOL_FLAGS:
+            raise ConfigError(f"{path}.flags[{i}]", f"invalid memory policy flag {f!r}")
+        flags |= MPOL_FLAGS[f]
+    both = MPOL_FLAGS["MPOL_F_RELATIVE_NODES"] | MPOL_FLAGS["MPOL_F_STATIC_NODES"]
+    if flags & both == both:
+        raise ConfigError(f"{path}.flags", "MPOL_F_RELATIVE_NODES and MPOL_F_STATIC_NODES "
+                                           "exclude each other")
+    nodes = (_str(v, "nodes", path) or "").strip()
+    mask = cpu_list(nodes, f"{path}.nodes", "node") if nodes else bytes(128)
+    count = bin(int.from_bytes(mask, "little")).count("1")
+    if mode in ("MPOL_DEFAULT", "MPOL_LOCAL") and count:
+        raise ConfigError(f"{path}.nodes", f"{mode} takes no nodes, but {count} are given")
+    if mode not in ("MPOL_DEFAULT", "MPOL_LOCAL", "MPOL_PREFERRED") and not count:
+        raise ConfigError(f"{path}.nodes", f"{mode} needs at least one node")
+    return MemoryPolicy(MPOL_MODES[mode], flags, mask,
+                        f"{path}: set_mempolicy {mode}" + (f" nodes {nodes}" if nodes else ""))
+
+
+def _net_devices(v: object, path: str) -> dict[str, str]:
+    """linux.netDevices (runtime-spec 1.3): host device name -> its name in the container
+    (the same when "name" is absent).  Names are checked as runc checks them (the kernel's
+    dev_valid_name): 1 to 15 bytes, not "." or "..", no "/", ":" or blank; a new name may be
+    a "%d" template, which the kernel fills in."""
+    if v is None:
+        return {}
+    _type(v, dict, path, "an object")
+    assert isinstance(v, dict)
+    out: dict[str, str] = {}
+    for host, dev in v.items():
+        _check_ifname(host, f"{path}.{host}")
+        _type(dev, dict, f"{path}.{host}", "an object")
+        name = _str(dev, "name", f"{path}.{host}") or host
+        _check_ifname(name, f"{path}.{host}.name")
+        out[host] = name
+    seen: set[str] = set()
+    for host, name in out.items():
+        if "%" not in name and name in seen:
+            raise ConfigError(f"{path}.{host}.name", f"{name!r} is given to two devices")
+        seen.add(name)
+    return out
+
+
+def _check_ifname(name: str, path: str) -> None:
+    _check_text(name, path)
+    if not 0 < len(name.encode()) < 16 or name in (".", "..") or \
+            any(c in name for c in "/: \t\n\r\v\f"):
+        raise ConfigError(path, f"invalid network device name {name!r}")
+
+
+def _intel_rdt(v: object, path: str) -> dict | None:
+    """linux.intelRdt (closID, l3CacheSchema, memBwSchema, schemata (1.3), enableMonitoring
+    (1.3)) checked for its types; whether the host can apply it is the planner's check."""
+    if v is None:
+        return None
+    _type(v, dict, path, "an object")
+    assert isinstance(v, dict)
+    clos = _str(v, "closID", path)
+    # "/" alone is the default CLOS (1.3, #1289), as runc allows it
+    if clos is not None and (clos in (".", "..") or (len(clos) > 1 and "/" in clos)):
+        raise ConfigError(f"{path}.closID", f"invalid intelRdt.closID {clos!r}")
+    lines = [(f"{path}.{k}", _str(v, k, path)) for k in ("l3CacheSchema", "memBwSchema")]
+    lines += [(f"{path}.schemata[{i}]", s) for i, s in enumerate(_strlist(v, "schemata", path))]
+    for jp, line in lines:
+        if line is not None and "\n" in line:
+            raise ConfigError(jp, "must not contain a newline")
+    _bool(v, "enableMonitoring", path)
+    return v
 
 
 PERSONALITY_DOMAINS = {"LINUX": 0x0000, "LINUX32": 0x0008}

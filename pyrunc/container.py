@@ -30,8 +30,7 @@ def start(store: Store, cid: str) -> State:
             notify_sock = notify.bind(st.dir)  # before the process can send anything
         _release_init(st)
         if hooks_cfg:
-            from pyrunc import hooks
-            hooks.run_stage(hooks_cfg, "poststart", st, warn_only=True)
+            _poststart(st, hooks_cfg)
     except BaseException:
         if notify_sock is not None:
             notify_sock.close()
@@ -41,6 +40,33 @@ def start(store: Store, cid: str) -> State:
     if notify_sock is not None:
         notify.wait_ready(notify_sock, st.pid, st.init_alive)
     return st
+
+
+def _poststart(st: State, hooks_cfg: dict) -> None:
+    """Run the poststart hooks.  Since runtime-spec 1.3 (runtime.md#lifecycle step 9) a failing
+    one is an error that stops the container: its processes are killed, as runc 1.3 does, and
+    the container is left stopped for `delete` (`run` deletes it, as after any failed start)."""
+    from pyrunc import hooks
+    try:
+        hooks.run_stage(hooks_cfg, "poststart", st)
+    except PyruncError:
+        _kill_stopped(st)
+        raise
+
+
+def _kill_stopped(st: State) -> None:
+    """SIGKILL the container (every process of it when it shares a pid namespace, as kill
+    --all) and wait until state says stopped."""
+    try:
+        if st.own_pid_namespace():
+            os.kill(st.pid, SIGKILL)
+        elif st.cgroup:
+            _signal_all(st, SIGKILL)
+    except ProcessLookupError:
+        pass
+    if st.init_alive():
+        _wait_init_gone(st)
+    _reap_if_child(st.pid)
 
 
 def _state_hooks(st: State) -> dict:

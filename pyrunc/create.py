@@ -110,6 +110,8 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
     own_cpus = os.sched_getaffinity(0)
     own_affinity = config_mod.cpu_mask(own_cpus) if len(own_cpus) > 1 else None
 
+    net_devices: list = []  # linux.netDevices as the planner found them (see netdev)
+
     def build_plan() -> bytes:
         planner = Planner(cfg, fds, no_pivot=opts.no_pivot, seccomp=seccomp,
                           cgroup_mounts=_cgroup_binds(cgroup), container_id=cid,
@@ -117,7 +119,9 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
                           own_affinity=own_affinity, cgroup2_root=cgroup.v2_mountpoint())
         if init_hooks:
             hooks.plan_init_hooks(planner, cfg.hooks, base + 2 + n_extra)
-        return planner.build().encode()
+        data = planner.build().encode()
+        net_devices[:] = planner.net_devices
+        return data
 
     notify_socket = bool(os.environ.get("NOTIFY_SOCKET"))
     plan = b"" if notify_socket else build_plan()
@@ -140,6 +144,8 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
                      "namespaces": [n.type for n in cfg.linux.namespaces],
                      "own_pidns": _own_pid_namespace(cfg),
                      "seccomp": cfg.linux.seccomp}
+        if cfg.linux.memory_policy is not None:  # exec'd processes get it too
+            st.config["memoryPolicy"] = cfg.linux.raw["memoryPolicy"]
         st.save()  # from here on, `delete -f` knows which cgroups to clean
         if notify_socket:
             from pyrunc import notify
@@ -199,14 +205,19 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
         st.save_init()
         if log.debug_enabled:
             log.debug(f"init stage: container process {st.pid} cloned and recorded")
+        if net_devices:  # before the container process goes on to configure them
+            _move_net_devices(st, net_devices)
         os.write(ready_w, b"1")
         os.close(ready_w)
         ready_w = -1
         if state_w >= 0:
             # The init waits before pivot_root: host hooks first, then its state records.
             init.wait_for("H")
-            hooks.run_stage(cfg.hooks, "prestart", st, status="creating")
-            hooks.run_stage(cfg.hooks, "createRuntime", st, status="creating")
+            # "created", as state.md defines it (the create operation's environment is
+            # made, the user's program not yet run) and runtime-tools' hooks_stdin and crun
+            # have it; runc 1.1 says "creating"
+            hooks.run_stage(cfg.hooks, "prestart", st, status="created")
+            hooks.run_stage(cfg.hooks, "createRuntime", st, status="created")
             hooks.send_states(state_w, st, cfg.hooks)
             state_w = -1
         init.wait_for("R")
@@ -230,6 +241,19 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
     finally:
         st.release()
     return st
+
+
+def _move_net_devices(st: State, devices: list) -> None:
+    from pyrunc import netdev
+    try:
+        fd = st.open_proc("ns/net", os.O_RDONLY)
+    except OSError:
+        raise PyruncError("container init exited before its network devices were moved") \
+            from None
+    try:
+        netdev.move(devices, fd)
+    finally:
+        os.close(fd)
 
 
 def _off_our_cpu(pid: int, cpus: set[int]) -> None:

@@ -151,12 +151,13 @@ def namespaces_to_join(pid: int) -> list[tuple[int, str]]:
 
 def exec_plan(namespaces: list[tuple[int, str]], proc, seccomp, preserve: int,
               console: int | None, notify_ack: int | None = None,
-              cgroup_join: list | None = None):
+              cgroup_join: list | None = None, mempolicy=None):
     """The init's plan for one exec'd process (see the module docstring); ``namespaces`` is
-    namespaces_to_join of the container's init."""
+    namespaces_to_join of the container's init; ``mempolicy`` the container's
+    linux.memoryPolicy (config.MemoryPolicy), which runc gives exec'd processes too."""
     from pyrunc.plan import Plan
     from pyrunc.planner import (add_credentials, apparmor_ops, console_ops, enter_cgroup_ops,
-                                inherited_attrs, sched_ops)
+                                inherited_attrs, mempolicy_ops, sched_ops)
     p = Plan()
     enter_cgroup_ops(p, proc, cgroup_join or [])
     inherited_attrs(p, proc)
@@ -171,6 +172,7 @@ def exec_plan(namespaces: list[tuple[int, str]], proc, seccomp, preserve: int,
     for r in proc.rlimits:
         p.add("RLIMIT", r.resource, r.soft, r.hard)
     sched_ops(p, proc)
+    mempolicy_ops(p, mempolicy)
     apparmor_ops(p, proc.apparmor_profile, "apparmor profile")
     if proc.selinux_label:
         raise PyruncError("process label: SELinux is not enabled on this host")
@@ -294,7 +296,12 @@ def spawn_exec(st, proc, o: dict, console_fd: int) -> int:
             cg = sub_cgroup(cg, o["cgroup"])
         from pyrunc.planner import CLONE_NEWCGROUP
         join = cg.join_ops(move_self=any(f == CLONE_NEWCGROUP for f, _ in namespaces))
-    plan = exec_plan(namespaces, proc, seccomp, preserve, console, notify_ack, join).encode()
+    mp = st.config.get("memoryPolicy")
+    if mp is not None:
+        from pyrunc.config import memory_policy
+        mp = memory_policy(mp, "linux.memoryPolicy")
+    plan = exec_plan(namespaces, proc, seccomp, preserve, console, notify_ack, join,
+                     mp).encode()
     try:
         init = start_init(plan, preserve, extra)
     finally:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pyrunc import OCI_VERSION, caps
-from pyrunc.config import HOOK_STAGES
+from pyrunc.config import HOOK_STAGES, MPOL_FLAGS, MPOL_MODES
 from pyrunc.planner import (EXTRA_MOUNT_OPTIONS, MOUNT_FLAGS, PROPAGATION, RECURSIVE_ATTRS,
                             apparmor_enabled)
 
@@ -23,8 +23,11 @@ def features() -> dict:
             "seccomp": seccomp_features(),  # the table the compiler itself uses
             "apparmor": {"enabled": apparmor_enabled()},
             "selinux": {"enabled": False},
-            "intelRdt": {"enabled": False},
+            # pyrunc cannot apply Intel RDT (a config with it is refused), nor its 1.3 fields
+            "intelRdt": {"enabled": False, "schemata": False, "monitoring": False},
+            "memoryPolicy": {"modes": sorted(MPOL_MODES), "flags": sorted(MPOL_FLAGS)},
             "mountExtensions": {"idmap": {"enabled": True}},
+            "netDevices": {"enabled": True},
         },
         "annotations": {"org.opencontainers.runtime-spec.features": "pyrunc"},
     }

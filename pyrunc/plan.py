@@ -136,6 +136,15 @@ OPS: list[tuple[str, int, str, str]] = [
     ("SCHED_ATTR", 64, "s", "sched_setattr(0, s (a packed struct sched_attr), 0)"),
     ("CPU_AFFINITY", 65, "s", "sched_setaffinity(0, s (a cpu_set_t bit mask))"),
     ("CHROOT", 66, "", "without a mount namespace of its own: chroot into ROOT, chdir /"),
+    ("MEMPOLICY", 67, "uss", "set_mempolicy(mode|flags u, nodemask s1 (little-endian bits, "
+                             "1024 nodes)); a failure is reported as 's2: ...'"),
+    ("NETDEV_ADDR", 68, "uuuussss", "netlink RTM_NEWADDR in the container's network namespace: "
+                                    "on the device of index u1, family u2, prefix length u3, "
+                                    "IFA_FLAGS u4 (when not 0), IFA_LOCAL s1, IFA_ADDRESS s2, "
+                                    "IFA_BROADCAST s3 (each left out when empty); a failure "
+                                    "is reported as 's4: ...'"),
+    ("NETDEV_UP", 69, "us", "netlink RTM_NEWLINK: set the device of index u up; a failure is "
+                            "reported as 's: ...'"),
     ("HOOK_STATE", 70, "uu", "when u2 is 1 report H (pyrunc then runs its host hooks); read the "
                              "next state record (u32 length, text) from fd u1 for HOOK"),
     ("HOOK", 71, "uusS", "fork and execve hook S[0] with argv S[1:1+u2] and env S[1+u2:], the "

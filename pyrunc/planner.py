@@ -173,7 +173,10 @@ def unsupported_lsm(what: str) -> str:
                    "rdt": ("Intel RDT", "/sys/fs/resctrl/info")}[what]
     present = apparmor_enabled() if what == "apparmor" else os.path.exists(probe)
     if not present:
-        return f"{name} is not {'available' if what == 'rdt' else 'enabled'} on this host"
+        if what == "rdt":  # runc's words; resctrl is not mounted (or the CPU has no RDT)
+            return ("intelRdt is specified in config, but Intel RDT is not enabled "
+                    "(no resctrl filesystem at /sys/fs/resctrl)")
+        return f"{name} is not enabled on this host"
     return f"{name} is enabled on this host but pyrunc cannot apply it yet"
 
 
@@ -382,6 +385,14 @@ def sched_ops(p: Plan, proc: Process) -> None:
         p.add("CPU_AFFINITY", b"\xff" * 128)
 
 
+def mempolicy_ops(p: Plan, mp) -> None:
+    """linux.memoryPolicy (also for `exec`, as runc's setns init): set by the container
+    process itself, last before its credentials, so the policy is the process' and, inherited
+    over fork and execve, its children's, and none of the set-up's allocations is bound."""
+    if mp is not None:
+        p.add("MEMPOLICY", mp.mode | mp.flags, mp.nodes, mp.text)
+
+
 def enter_cgroup_ops(p: Plan, proc: Process, cgroup_join: list[tuple[str, str]],
                      own_affinity: bytes | None = None) -> None:
     """The first ops of a plan (create and exec): the CPU affinity, then the joins
@@ -457,6 +468,7 @@ class Planner:
         self.netns = any(n.type == "network" for n in ns)
         self.trees: dict[str, int] = {}  # mount's JSON path -> IDMAP_TREE slot
         self.dev_remount_ro: tuple | None = None  # a read-only /dev, remounted after filling
+        self.net_devices: list = []  # netdev.Device: linux.netDevices, for create to move
 
     def build(self) -> Plan:
         cfg = self.cfg
@@ -534,6 +546,10 @@ class Planner:
                 raise ConfigError("linux.uidMappings",
                                   "the user namespace must map container uid and gid 0")
             p.add("USER", 0, 0, 1 if self.new_userns else 0)
+        if lx.net_devices:  # moved by create meanwhile (see netdev)
+            from pyrunc import netdev
+            self.net_devices = netdev.probe(lx.net_devices)
+            netdev.plan_ops(p, self.net_devices)
 
     def _idmap_trees(self) -> None:
         """Id-mapped mounts are cloned in the first stage, from the host's view of their
@@ -850,11 +866,12 @@ class Planner:
         for value, jp, what in ((proc.selinux_label, "process.selinuxLabel", "selinux"),
                                 (lx.mount_label, "linux.mountLabel", "selinux"),
                                 (lx.intel_rdt, "linux.intelRdt", "rdt")):
-            if value:
+            if value or (what == "rdt" and value is not None):  # runc refuses even {}
                 raise ConfigError(jp, unsupported_lsm(what))
         if lx.personality is not None:
             p.add("PERSONALITY", lx.personality)
         sched_ops(p, proc)
+        mempolicy_ops(p, lx.memory_policy)
 
     def _credentials(self, proc: Process, final: bool) -> None:
         """Capabilities, user, seccomp and exec (shared with exec: see add_credentials)."""

@@ -107,6 +107,10 @@ class State:
         is opened first and the process behind it checked to be the init (its start time):
         that fd stays bound to that process, so a pid reused meanwhile cannot lend its root.
         OSError when the init is gone."""
+        return self.open_proc("root", os.O_PATH | os.O_DIRECTORY)
+
+    def open_proc(self, name: str, flags: int) -> int:
+        """An fd of /proc/PID/``name`` of the init, checked as open_root explains."""
         d = os.open(f"/proc/{self.pid}", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             fd = os.open("stat", os.O_RDONLY | os.O_CLOEXEC, dir_fd=d)
@@ -116,7 +120,7 @@ class State:
                 os.close(fd)
             if not self.pid or int(stat_fields(data)[19]) != self.start_time:
                 raise ProcessLookupError(3, "the container's init is gone")
-            return os.open("root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=d)
+            return os.open(name, flags | os.O_CLOEXEC, dir_fd=d)
         finally:
             os.close(d)
 

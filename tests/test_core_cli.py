@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from conformance.bundle import read_config
+from conformance.linux import skip_on_runc
 
 SLEEP = ["sleep", "1000"]
 
@@ -259,6 +260,23 @@ def test_features(runtime):
     assert "rbind" in f["mountOptions"] and "rro" in f["mountOptions"]
     assert set(f["linux"]["namespaces"]) >= {"pid", "user", "time", "cgroup"}
     assert "CAP_SYS_ADMIN" in f["linux"]["capabilities"]
+
+
+def test_features_reports_runtime_spec_1_3(runtime):
+    """features-linux.md as of runtime-spec 1.3: memoryPolicy's modes and flags (sorted, as
+    runc 1.3 lists them), netDevices, and intelRdt's schemata and monitoring (pyrunc applies
+    no Intel RDT, so all false)."""
+    skip_on_runc(runtime, "runtime-spec 1.3 (its features say 1.0.2-dev)")
+    f = json.loads(subprocess.run([runtime, "features"], capture_output=True, text=True,
+                                  check=True).stdout)
+    assert f["ociVersionMax"] == "1.3.0"
+    lx = f["linux"]
+    assert lx["memoryPolicy"] == {
+        "modes": ["MPOL_BIND", "MPOL_DEFAULT", "MPOL_INTERLEAVE", "MPOL_LOCAL",
+                  "MPOL_PREFERRED", "MPOL_PREFERRED_MANY", "MPOL_WEIGHTED_INTERLEAVE"],
+        "flags": ["MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES"]}
+    assert lx["netDevices"] == {"enabled": True}
+    assert lx["intelRdt"] == {"enabled": False, "schemata": False, "monitoring": False}
 
 
 def test_run_exit_codes(rt):

@@ -505,3 +505,97 @@ def test_no_pivot_detaches_the_hosts_procfs_and_sysfs_first():
             {args[1] for op, args in recs[:move] if op == "MOUNT_RAW" and args[2] == "tmpfs"}
         assert hidden == set(host), (userns, hidden, host)
         assert ("UMOUNT" in names.names()[:move]) != userns
+
+
+def test_memory_policy_is_the_last_attribute_before_the_credentials():
+    """MEMPOLICY carries mode|flags and a 1024-node little-endian mask, and comes after the
+    set-up (whose allocations it must not bind) and before the credentials."""
+    from conformance.bundle import default_config
+    from pyrunc.config import Config
+    from pyrunc.planner import Fds, Planner
+    cfg = default_config(["true"])
+    cfg["linux"]["memoryPolicy"] = {"mode": "MPOL_BIND", "nodes": "0,2-3",
+                                    "flags": ["MPOL_F_STATIC_NODES"]}
+    plan = Planner(Config(cfg, "/nonexistent-bundle"), Fds(0, fifo=5, console=None)).build()
+    names = plan.names()
+    assert names.index("PIVOT_ROOT") < names.index("MEMPOLICY") < names.index("CAP_BOUNDING")
+    (mode, mask, text), = [a for n, a in plan.records if n == "MEMPOLICY"]
+    assert mode == 2 | 1 << 15 and len(mask) == 128
+    assert int.from_bytes(mask, "little") == 0b1101
+    assert text == "linux.memoryPolicy: set_mempolicy MPOL_BIND nodes 0,2-3"
+
+
+def _mempolicy_plan(mode: int, mask: bytes, script: str) -> bytes:
+    p = Plan()
+    p.add("CLONE", 0)
+    p.add("MEMPOLICY", mode, mask, "the policy")
+    p.add("RESOLVE_EXEC", "sh", "/usr/bin:/bin")
+    p.add("EXEC", 0, 3, "sh", "-c", script)
+    return p.encode()
+
+
+def test_init_sets_the_memory_policy_it_is_given():
+    """The init's side: the mask's bits are the nodes (node 0 here, which every host has)."""
+    status, said = run_init(_mempolicy_plan(3, b"\1" + bytes(127),
+                                            "grep -q ' interleave:0 ' /proc/self/numa_maps"))
+    _, st = os.waitpid(int(said.splitlines()[0][1:]), 0)
+    assert os.waitstatus_to_exitcode(st) == 0, said
+
+
+def test_init_words_a_refused_memory_policy_with_its_text():
+    node_1023 = bytes(127) + b"\x80"  # no host has it
+    status, said = run_init(_mempolicy_plan(2, node_1023, "true"))
+    os.waitpid(int(said.splitlines()[0][1:]), 0)
+    assert "e22 the policy" in said, said
+
+
+def test_net_devices_are_configured_once_the_container_process_may_go_on():
+    """NETDEV ops come right after the cgroups-ready wait (create moves the devices before
+    it writes that byte), address the device by its host index, and keep only permanent
+    global addresses (lo's are host scope: none)."""
+    from conformance.bundle import default_config
+    from pyrunc.config import Config
+    from pyrunc.planner import Fds, Planner
+    cfg = default_config(["true"])
+    cfg["linux"]["netDevices"] = {"lo": {"name": "hostlo"}}
+    planner = Planner(Config(cfg, "/nonexistent-bundle"),
+                      Fds(0, fifo=5, console=None, cgroups_ready=6))
+    plan = planner.build()
+    names = plan.names()
+    i = names.index("WAIT_ACK")
+    assert names[i + 1] == "NETDEV_UP" and "NETDEV_ADDR" not in names
+    assert plan.records[i + 1][1] == (1, "linux.netDevices.lo: set hostlo up")
+    (dev,) = planner.net_devices
+    assert (dev.host_name, dev.name, dev.index, dev.addresses) == ("lo", "hostlo", 1, [])
+
+
+def _netdev_plan(*ops: tuple, script: str) -> bytes:
+    p = Plan()
+    p.add("CLONE", 0x40000000)  # CLONE_NEWNET: a namespace whose lo has index 1
+    for op in ops:
+        p.add(*op)
+    p.add("RESOLVE_EXEC", "sh", "/usr/bin:/bin")
+    p.add("EXEC", 0, 3, "sh", "-c", script)
+    return p.encode()
+
+
+def test_init_adds_addresses_and_sets_the_link_up():
+    import socket
+    data = _netdev_plan(
+        ("NETDEV_ADDR", 1, socket.AF_INET, 8, 0, socket.inet_aton("10.3.2.1"),
+         socket.inet_aton("10.3.2.1"), socket.inet_aton("10.255.255.255"), "add v4"),
+        ("NETDEV_ADDR", 1, socket.AF_INET6, 64, 0x02, b"",
+         socket.inet_pton(socket.AF_INET6, "fd00:3::1"), b"", "add v6"),
+        ("NETDEV_UP", 1, "up"),
+        script="ip addr show lo | grep -q 'inet 10.3.2.1/8 brd 10.255.255.255' && "
+               "ip addr show lo | grep -q 'inet6 fd00:3::1/64' && "
+               "ip link show lo | grep -q ',UP'")
+    status, said = run_init(data)
+    _, st = os.waitpid(int(said.splitlines()[0][1:]), 0)
+    assert os.waitstatus_to_exitcode(st) == 0, said
+
+
+def test_init_words_a_netlink_refusal_with_its_text():
+    status, said = run_init(_netdev_plan(("NETDEV_UP", 999, "set eth9 up"), script="true"))
+    os.waitpid(int(said.splitlines()[0][1:]), 0)
+    assert "e19 set eth9 up" in said, said  # ENODEV

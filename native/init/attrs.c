@@ -39,3 +39,17 @@ void op_cpu_affinity(const struct plan_arg *mask)
     if (sched_setaffinity(0, sizeof(set), &set) < 0)
         die_errno("sched_setaffinity");
 }
+
+/* linux.memoryPolicy: the nodemask comes as little-endian bits (pyrunc/plan.py); the kernel
+ * takes an array of unsigned long and, for historical reasons, one more than the bit count. */
+void op_mempolicy(uint64_t mode, const struct plan_arg *mask, const char *what)
+{
+    enum { NODES = 1024, LONG_BITS = 8 * sizeof(unsigned long) };
+    unsigned long nodes[NODES / LONG_BITS];
+    memset(nodes, 0, sizeof(nodes));
+    for (uint32_t i = 0; i < mask->len && i < NODES / 8; i++)
+        nodes[i * 8 / LONG_BITS] |= (unsigned long)(unsigned char)mask->data[i]
+                                    << (i * 8 % LONG_BITS);
+    if (syscall(SYS_set_mempolicy, (int)mode, nodes, (unsigned long)NODES + 1) < 0)
+        die_errno("%s", what);
+}

@@ -71,6 +71,7 @@ void op_check_dir(const char *path);
 void op_ioprio(uint64_t value);
 void op_sched_attr(const struct plan_arg *attr);
 void op_cpu_affinity(const struct plan_arg *mask);
+void op_mempolicy(uint64_t mode, const struct plan_arg *mask, const char *what);
 
 /* proc.c: the process' own attributes */
 void op_write(const char *path, const char *data, uint32_t len);
@@ -85,6 +86,10 @@ void op_exec(const struct plan_rec *r) __attribute__((noreturn));
 int cloexec_from(int first);
 #define NR_OPEN_MAX (1 << 20) /* the kernel's NR_OPEN: no fd number reaches it */
 void op_console(int sock, int bind_console);
+
+/* net.c: linux.netDevices, once pyrunc has moved them into this network namespace */
+void op_netdev_addr(const struct plan_rec *r);
+void op_netdev_up(uint64_t index, const char *what);
 
 /* hooks.c: createContainer and startContainer hooks, run inside the container */
 void op_hook_state(int fd, int report_ready);

@@ -324,6 +324,15 @@ int main(int argc, char **argv)
         case OP_CPU_AFFINITY:
             op_cpu_affinity(&r->args[0]);
             break;
+        case OP_MEMPOLICY:
+            op_mempolicy(arg_u64(r, 0), &r->args[1], arg_str(r, 2));
+            break;
+        case OP_NETDEV_ADDR:
+            op_netdev_addr(r);
+            break;
+        case OP_NETDEV_UP:
+            op_netdev_up(arg_u64(r, 0), arg_str(r, 1));
+            break;
         case OP_HOOK_STATE:
             op_hook_state((int)arg_u64(r, 0), (int)arg_u64(r, 1));
             break;
