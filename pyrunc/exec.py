@@ -151,12 +151,13 @@ def namespaces_to_join(pid: int) -> list[tuple[int, str]]:
 
 def exec_plan(namespaces: list[tuple[int, str]], proc, seccomp, preserve: int,
               console: int | None, notify_ack: int | None = None,
-              cgroup_join: list | None = None):
+              cgroup_join: list | None = None, init_pid: int = 0):
     """The init's plan for one exec'd process (see the module docstring); ``namespaces`` is
-    namespaces_to_join of the container's init."""
+    namespaces_to_join of the container's init, ``init_pid`` that init (whose user namespace
+    may deny setgroups: a rootless container's own does)."""
     from pyrunc.plan import Plan
     from pyrunc.planner import (add_credentials, apparmor_ops, console_ops, enter_cgroup_ops,
-                                inherited_attrs, sched_ops)
+                                inherited_attrs, may_set_groups, sched_ops)
     p = Plan()
     enter_cgroup_ops(p, proc, cgroup_join or [])
     inherited_attrs(p, proc)
@@ -174,7 +175,15 @@ def exec_plan(namespaces: list[tuple[int, str]], proc, seccomp, preserve: int,
     apparmor_ops(p, proc.apparmor_profile, "apparmor profile")
     if proc.selinux_label:
         raise PyruncError("process label: SELinux is not enabled on this host")
-    add_credentials(p, proc, seccomp, preserve, fifo=None, ready=True, notify_ack=notify_ack)
+    set_groups = may_set_groups()
+    if set_groups and init_pid:
+        try:
+            with open(f"/proc/{init_pid}/setgroups", "rb") as f:
+                set_groups = f.read().strip() != b"deny"
+        except OSError:
+            pass
+    add_credentials(p, proc, seccomp, preserve, fifo=None, ready=True, notify_ack=notify_ack,
+                    set_groups=set_groups)
     return p
 
 
@@ -294,7 +303,8 @@ def spawn_exec(st, proc, o: dict, console_fd: int) -> int:
             cg = sub_cgroup(cg, o["cgroup"])
         from pyrunc.planner import CLONE_NEWCGROUP
         join = cg.join_ops(move_self=any(f == CLONE_NEWCGROUP for f, _ in namespaces))
-    plan = exec_plan(namespaces, proc, seccomp, preserve, console, notify_ack, join).encode()
+    plan = exec_plan(namespaces, proc, seccomp, preserve, console, notify_ack, join,
+                     init_pid=st.pid).encode()
     try:
         init = start_init(plan, preserve, extra)
     finally:
