@@ -161,7 +161,12 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
         os.chmod(st.fifo_path, 0o600)
         uid, gid = _host_ids(cfg, proc.user.uid, proc.user.gid)
         if uid or gid:
-            os.chown(st.fifo_path, uid, gid)
+            try:
+                os.chown(st.fifo_path, uid, gid)
+            except PermissionError:
+                # Rootless, the user may not give it to a subordinate uid: readable by all
+                # then (as runc's, 0622, is writable), behind a root dir only the user enters.
+                os.chmod(st.fifo_path, 0o644)
         fifo = os.open(st.fifo_path, os.O_PATH | os.O_CLOEXEC)
         extra = [fifo]
         if opts.console_socket:
