@@ -7,8 +7,11 @@ the user, its home (state included), its /etc/subuid and /etc/subgid lines, and 
 it had to clean up, so that the fixture can fail a test that left something behind.
 
 The runtime must be readable and executable by the user: the launcher runs the checkout's
-venv, so the checkout must not sit in a 0700 directory such as /root (the guest lane copies
-it to /srv/pyrunc for that reason, see vm/guest/run.sh).
+venv.  Where the checkout sits in a directory others may not enter (a clone in /root, 0700),
+the user's commands run in a mount namespace of their own where that directory is a tmpfs
+holding only the checkout, bound from the host (`reach_wrapper`): nothing else of it is
+exposed, and the host's mounts and modes are left as they were.  (The guest lane copies the
+checkout to /srv/pyrunc, so there it is not needed.)
 """
 from __future__ import annotations
 
@@ -25,6 +28,25 @@ from typing import Any
 from conformance.bundle import copy_rootfs
 
 SUBID_COUNT = 65536
+REPO = Path(__file__).resolve().parent.parent
+
+
+def reach_wrapper(target: Path = REPO) -> list[str]:
+    """A command prefix (run as root) that lets any user reach ``target`` (see the module
+    docstring); [] when every directory above it is already searchable by others."""
+    parts = target.parts
+    for i in range(1, len(parts)):
+        d = Path(*parts[:i])
+        if not os.stat(d).st_mode & 0o001:
+            child = parts[i]
+            script = (
+                'set -e; t=$(mktemp -d); mount --bind "$1" "$t"; '
+                'mount -t tmpfs -o mode=0755 pyrunc-reach "$1"; mkdir "$1/$2"; '
+                'mount --rbind "$t/$2" "$1/$2"; umount -l "$t"; rmdir "$t"; shift 2; '
+                'exec "$@"')
+            return ["unshare", "--mount", "--propagation", "slave", "sh", "-c", script, "sh",
+                    str(d), child]
+    return []
 
 
 def _subids(path: str, name: str) -> tuple[int, int] | None:
@@ -105,7 +127,8 @@ class UnprivilegedUser:
         """Run ``args`` as the user, stdin closed, output captured (through files: a container
         started by the command may hold its stdio open)."""
         import tempfile
-        argv = (wrapper or []) + self.argv([str(a) for a in args], **(env or {}))
+        argv = reach_wrapper() + (wrapper or []) + self.argv([str(a) for a in args],
+                                                              **(env or {}))
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                cwd=self.home, timeout=timeout)
