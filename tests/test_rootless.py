@@ -202,15 +202,25 @@ def test_create_start_exec_ps_kill_delete(user):
     assert not (user.state_root / cid).exists()
 
 
-def test_kill_all_and_delete_force_without_a_cgroup(user):
+@pytest.mark.parametrize("own_pidns", [True, False])
+def test_kill_all_and_delete_force_without_a_cgroup(user, own_pidns):
     """No cgroup to list the processes by: --all signals the init (as runc does rootless,
-    with a warning), and delete --force ends a running container."""
-    b = user.bundle(["sh", "-c", "sleep 1000 & exec sleep 1000"])
+    with a warning when the pid namespace is shared), and delete --force ends a running
+    container."""
+    def edit(cfg):
+        if not own_pidns:  # and so the host's /proc: a new one needs a pid namespace's owner
+            cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"]
+                                          if n["type"] != "pid"]
+            for m in cfg["mounts"]:
+                if m["destination"] == "/proc":
+                    m.update(type="bind", source="/proc", options=["rbind"])
+    b = user.bundle(["sleep", "1000"], edit)
     cid = user.new_id()
     user.ok("run", "--detach", "--bundle", b, cid)
     line = one_error_line(user.rt("pause", cid))
     assert "no cgroup" in line and "delegated" in line, line
-    user.ok("kill", "--all", cid, "KILL")
+    r = user.ok("kill", "--all", cid, "KILL")
+    assert ("only the init" in r.stderr) != own_pidns, r.stderr
     user.ok("delete", "--force", cid)
     assert not (user.state_root / cid).exists()
 
