@@ -923,7 +923,8 @@ def add_credentials(p: Plan, proc: Process, seccomp: object | None, preserve: in
     between `start` and the user's exec (the startContainer hooks).  ``notify_ack`` (exec, which
     has no fifo to wait on): the fd the init waits on after loading a filter with a listener,
     until pyrunc has handed the listener to the agent.  ``set_groups``: may_set_groups(); when
-    not, process.user.additionalGids are left out silently, as runc does.
+    not, process.user.additionalGids are left out silently (runc's allowSupGroups), except
+    rootless, where asking for them is an error (as in runc).
     """
     c = proc.capabilities
     pc = "process.capabilities"
@@ -946,6 +947,10 @@ def add_credentials(p: Plan, proc: Process, seccomp: object | None, preserve: in
     p.add("CAP_BOUNDING", bounding)
     u = proc.user
     p.add("CHOWN_STDIO", u.uid)  # a terminal or pipe made outside is the user's own
+    if u.additional_gids and rootless_euid():
+        # runc refuses them too, rather than leave them out silently
+        raise ConfigError("process.user.additionalGids",
+                          "cannot set any additional groups in a rootless container")
     if set_groups:
         p.add("USER", u.uid, u.gid, 1, *[str(g) for g in u.additional_gids])
     else:

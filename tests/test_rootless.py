@@ -132,7 +132,7 @@ def test_subordinate_ranges_go_through_newuidmap(user):
                              {"containerID": 1, "hostID": lo_u, "size": 65536}]
         lx["gidMappings"] = [{"containerID": 0, "hostID": user.gid, "size": 1},
                              {"containerID": 1, "hostID": lo_g, "size": 65536}]
-        cfg["process"]["user"] = {"uid": 1000, "gid": 1000, "additionalGids": [5]}
+        cfg["process"]["user"] = {"uid": 1000, "gid": 1000}
         cfg["process"]["cwd"] = "/tmp"
         cfg["root"]["readonly"] = False
     b = user.bundle(["sh", "-c", "cat /proc/self/uid_map /proc/self/setgroups; id -u; id -g; "
@@ -144,6 +144,23 @@ def test_subordinate_ranges_go_through_newuidmap(user):
     assert lines[2:5] == ["allow", "1000", "1000"]
     st = os.stat(b / "rootfs" / "tmp" / "made")
     assert (st.st_uid, st.st_gid) == (lo_u + 999, lo_g + 999)
+
+
+def test_additional_gids_are_refused(user):
+    """runc: "cannot set any additional groups in a rootless container" (an unprivileged
+    user's container may not setgroups), for the config and for exec --additional-gids."""
+    def edit(cfg):
+        cfg["process"]["user"]["additionalGids"] = [5]
+    line = run_fails(user, edit)
+    assert "process.user.additionalGids" in line and "additional groups" in line, line
+    b = user.bundle(SLEEP)
+    cid = user.new_id()
+    user.ok("run", "--detach", "--bundle", b, cid)
+    try:
+        line = one_error_line(user.rt("exec", "--additional-gids", "5", cid, "true"))
+        assert "additional groups" in line, line
+    finally:
+        user.rt("delete", "--force", cid)
 
 
 def test_ranges_not_the_users_are_refused_by_newuidmap(user):
