@@ -75,8 +75,12 @@ def _drop_subids(path: str, name: str) -> bool:
 
 
 def _proc_uids(pid: int) -> tuple[int, int] | None:
+    """(real, effective) uid of a live process; None for one gone or a zombie (dead: its
+    reaper gets to it when it does)."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("State:") and line.split()[1] in ("Z", "X"):
+                return None
             if line.startswith("Uid:"):
                 f = line.split()
                 return int(f[1]), int(f[2])
