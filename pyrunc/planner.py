@@ -496,6 +496,7 @@ class Planner:
         self.rootless = rootless_euid()  # see rootless_id_maps, _idmap_trees
         self.set_groups = may_set_groups()
         self.dev_remount_ro: tuple | None = None  # a read-only /dev, remounted after filling
+        self.rbinds: list[tuple[str, str]] = []  # (host source, destination) of rbinds so far
 
     def build(self) -> Plan:
         cfg = self.cfg
@@ -761,6 +762,8 @@ class Planner:
                 p.add("MOUNT_TREE", self.trees[m.path], dest)
             else:
                 p.add("MOUNT", src, dest, "", MS_BIND | (flags & MS_REC), "")
+            if flags & MS_REC:
+                self.rbinds.append((src, dest))
             extra = flags & ~(MS_BIND | MS_REC | MS_REMOUNT)
             if extra and self.new_userns and m.path in self.trees:
                 # A tree cloned by the first stage is not locked the way a bind made in the
@@ -813,6 +816,9 @@ class Planner:
         binds = self.cgroup_mounts(m) if self.cgroup_mounts else None
         p.add("MKDIRS", dest, 0o755)
         if binds is None:
+            if self.userns and self._host_cgroup2_bound_at(dest):
+                self._cgroup2_under_rbind(dest, flags)
+                return
             if self.userns and self.cfg.linux.namespace("cgroup") is None and self.cgroup2_root:
                 # A user namespace may not mount cgroup2 in the host's cgroup namespace
                 # (EPERM): bind the host's hierarchy instead, as runc does.
@@ -834,6 +840,40 @@ class Planner:
         if flags & MS_RDONLY:
             p.add("MOUNT", "", dest, "", MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_NOEXEC |
                   MS_RDONLY, "mode=755")
+
+    def _host_cgroup2_bound_at(self, dest: str) -> bool:
+        """Whether an earlier recursive bind (a rootless config's /sys) already put the host's
+        cgroup2 mount at ``dest``: a new cgroup2 mount, or a bind of its root, onto the root of
+        a mount of the same superblock is refused (EBUSY)."""
+        if not self.rbinds:
+            return False
+        mp = self.cgroup2_root or next((e.mountpoint for e in mountinfo.read()
+                                        if e.fstype == "cgroup2"), None)
+        if mp is None:
+            return False
+        for src, bdest in self.rbinds:
+            src = src.rstrip("/")
+            if mp == src or mp.startswith(src + "/"):
+                if bdest.rstrip("/") + mp[len(src):] == dest.rstrip("/"):
+                    return True
+        return False
+
+    def _cgroup2_under_rbind(self, dest: str, flags: int) -> None:
+        """runc's fallback when cgroup2 cannot be mounted there: with a cgroup namespace, the
+        container's own cgroup2 directory is bound (emulating the namespace's view), or, with
+        none (rootless, no delegated cgroup), a read-only tmpfs covers the host's hierarchy;
+        without a cgroup namespace the host's hierarchy the bind brought stays."""
+        if self.cfg.linux.namespace("cgroup") is None:
+            return
+        p = self.plan
+        own = next((a for op, a in self.cgroup_join if op == "CGROUP_CLONE_INTO"), None)
+        if own is None:
+            p.add("MOUNT", "tmpfs", dest, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                  "mode=755")
+            return
+        p.add("MOUNT", own, dest, "", MS_BIND, "")
+        p.add("MOUNT", "", dest, "", MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | MS_NOEXEC |
+              (flags & MS_RDONLY), "")
 
     def _devices(self) -> None:
         p = self.plan

@@ -513,7 +513,7 @@ class Cgroup:
                 if self.paths:
                     devices.plan_devices(plan, rules, path + ".devices")
                 plan.run()
-            except ConfigError:
+            except (PyruncError, OSError):
                 pass
             return
         devices.plan_devices(plan, rules, path + ".devices")
