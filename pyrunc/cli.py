@@ -14,11 +14,36 @@ from pyrunc.errors import PyruncError
 
 DEFAULT_ROOT = "/run/pyrunc"
 
+
+def default_root() -> tuple[str, bool]:
+    """(the default --root, whether it is in $XDG_RUNTIME_DIR): runc's shouldHonorXDGRuntimeDir.
+
+    A non-root user keeps its state in $XDG_RUNTIME_DIR/pyrunc; so does the root of a user
+    namespace (rootless Podman's conmon calls the runtime as uid 0 of podman's namespace) unless
+    $USER says root; the real root uses /run/pyrunc, whatever $XDG_RUNTIME_DIR says."""
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if not xdg:
+        return DEFAULT_ROOT, False
+    if os.geteuid() == 0:
+        if not in_user_namespace() or os.environ.get("USER", "") == "root":
+            return DEFAULT_ROOT, False
+    return xdg.rstrip("/") + "/pyrunc", True
+
+
+def in_user_namespace() -> bool:
+    """Whether this process runs in a user namespace other than the initial one (moby's
+    RunningInUserNS): the initial one maps every id to itself, as one line."""
+    try:
+        return os.read_file("/proc/self/uid_map").split() != [b"0", b"0", b"4294967295"]
+    except OSError:
+        return False
+
 GLOBAL_FLAGS = [
     Flag("debug", help="enable debug logging"),
     Flag("log", "str", "", "set the log file to write pyrunc logs to (default is '/dev/stderr')"),
     Flag("log-format", "str", "text", "set the log format ('text' (default), or 'json')"),
-    Flag("root", "str", DEFAULT_ROOT, "root directory for storage of container state"),
+    Flag("root", "str", "", "root directory for storage of container state (default: "
+         "/run/pyrunc, or $XDG_RUNTIME_DIR/pyrunc when rootless)"),
     Flag("criu", "str", "criu", "path to the criu binary used for checkpoint and restore"),
     Flag("systemd-cgroup", help="enable systemd cgroup support"),
     Flag("rootless", "str", "auto", "ignore cgroup permission errors ('true', 'false', or 'auto')"),
@@ -43,7 +68,12 @@ class Ctx:
     __slots__ = ("root", "debug", "systemd_cgroup", "rootless", "command")
 
     def __init__(self, g: dict, command: str) -> None:
-        self.root = os.path.abspath(str(g["root"]))
+        root = str(g["root"])
+        if not root:
+            root, in_xdg = default_root()
+            if in_xdg:
+                make_xdg_root(root)
+        self.root = os.path.abspath(root)
         self.debug = bool(g["debug"])
         self.systemd_cgroup = bool(g["systemd-cgroup"])
         self.rootless = g["rootless"]
@@ -52,6 +82,32 @@ class Ctx:
     def store(self):
         from pyrunc.state import Store
         return Store(self.root)
+
+    def rootless_cgroups(self) -> bool:
+        """--rootless as runc's shouldUseRootlessCgroupManager decides it: "true" or "false"
+        as given; "auto" (the default) means rootless for a non-root user and for the root of
+        a user namespace (neither can be expected to own the cgroups it is given), not for the
+        real root.  Rootless, cgroup permission errors are ignored when the config asks for no
+        limits and names no cgroupsPath (Cgroup.create_rootless)."""
+        v = str(self.rootless)
+        if v in ("", "auto", "Auto", "AUTO"):
+            return os.geteuid() != 0 or in_user_namespace()
+        if v in ("true", "1", "t", "T", "TRUE", "True"):
+            return True
+        if v in ("false", "0", "f", "F", "FALSE", "False"):
+            return False
+        raise UsageError(f"invalid --rootless value {v!r}: want true, false or auto")
+
+
+def make_xdg_root(root: str) -> None:
+    """runc's care for a root in $XDG_RUNTIME_DIR: 0700 and sticky, so that the XDG cleanup of
+    files unused for six hours never prunes a long-lived container's state."""
+    try:
+        os.makedirs(root, 0o700, exist_ok=True)
+        os.chmod(root, 0o1700)
+    except OSError as e:
+        raise PyruncError(f"the path in $XDG_RUNTIME_DIR must be writable by the user: "
+                          f"{root}: {e.strerror}") from None
 
 
 def check_systemd(ctx: Ctx) -> None:
@@ -69,7 +125,8 @@ def cmd_create(ctx: Ctx, argv: list[str]) -> int:
     create(ctx.store(), cid, CreateOptions(
         bundle=o["bundle"] or ".", pid_file=o["pid-file"] or None,
         console_socket=o["console-socket"] or None, no_pivot=o["no-pivot"],
-        no_new_keyring=o["no-new-keyring"], preserve_fds=o["preserve-fds"]))
+        no_new_keyring=o["no-new-keyring"], preserve_fds=o["preserve-fds"],
+        rootless_cgroups=ctx.rootless_cgroups()))
     return 0
 
 

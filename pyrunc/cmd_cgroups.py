@@ -6,6 +6,7 @@ path: these may import what they need.
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -82,7 +83,8 @@ def main(ctx, argv: list[str]) -> int:
 
 def _cgroup(st) -> Cgroup:
     if not st.cgroup:
-        raise PyruncError("container has no cgroup")
+        raise PyruncError("container has no cgroup: a rootless container gets one only where "
+                          "the user owns a delegated cgroup")
     return Cgroup.from_json(st.cgroup)
 
 
@@ -105,11 +107,48 @@ def resume(st) -> None:
 # ---- ps --------------------------------------------------------------------------------------
 
 def container_pids(st) -> list[int]:
+    if not st.cgroup:
+        return pids_without_cgroup(st)
     cg = _cgroup(st)
     try:
         return cg.pids()
     except OSError as e:
         raise PyruncError(f"cannot list the container's processes: {e.strerror}") from None
+
+
+def pids_without_cgroup(st) -> list[int]:
+    """A rootless container that could make no cgroup (none delegated): its processes are
+    those in its own pid namespace (the user may read their namespace links: it owns their
+    user namespace), else the init and its descendants."""
+    from pyrunc.cgroups import pid_namespace
+    from pyrunc.state import proc_stat
+    if not st.init_alive():
+        return []
+    ns = pid_namespace(st.pid) if st.own_pid_namespace() else None
+    parents: dict[int, int] = {}
+    found = {st.pid}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        pid = int(name)
+        if ns is not None:
+            if pid_namespace(pid) == ns:
+                found.add(pid)
+            continue
+        try:
+            parents[pid] = int(proc_stat(pid)[1])
+        except (OSError, ValueError, IndexError):
+            pass
+    grown = ns is None
+    while grown:
+        grown = False
+        for pid, ppid in parents.items():
+            if ppid in found and pid not in found:
+                found.add(pid)
+                grown = True
+    if not st.init_alive():  # the pid was recycled meanwhile: nothing of the container's
+        return []
+    return sorted(found)
 
 
 def ps(st, fmt: str, ps_args: list[str], out=None) -> int:

@@ -130,6 +130,10 @@ def kill(store: Store, cid: str, sig: int, all_procs: bool = False) -> None:
         if all_procs and st.cgroup:
             _signal_all(st, sig)
         else:
+            if all_procs and not st.own_pid_namespace():
+                from pyrunc import log
+                log.warning("cannot signal all processes without a cgroup (rootless: none "
+                            "was delegated), only the init")
             os.kill(st.pid, sig)
     except ProcessLookupError:
         raise PyruncError("container not running") from None

@@ -20,17 +20,19 @@ if TYPE_CHECKING:
 
 class CreateOptions:
     __slots__ = ("bundle", "pid_file", "console_socket", "no_pivot", "no_new_keyring",
-                 "preserve_fds")
+                 "preserve_fds", "rootless_cgroups")
 
     def __init__(self, bundle: str, pid_file: str | None = None,
                  console_socket: str | None = None, no_pivot: bool = False,
-                 no_new_keyring: bool = False, preserve_fds: int = 0) -> None:
+                 no_new_keyring: bool = False, preserve_fds: int = 0,
+                 rootless_cgroups: bool = False) -> None:
         self.bundle = bundle
         self.pid_file = pid_file
         self.console_socket = console_socket
         self.no_pivot = no_pivot
         self.no_new_keyring = no_new_keyring
         self.preserve_fds = preserve_fds
+        self.rootless_cgroups = rootless_cgroups  # see Ctx.rootless_cgroups
 
 
 def write_pid_file(path: str, pid: int) -> None:
@@ -124,7 +126,9 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
         return data
 
     notify_socket = bool(os.environ.get("NOTIFY_SOCKET"))
-    plan = b"" if notify_socket else build_plan()
+    # Rootless, the cgroups are made before the plan: the plan joins only those that could be.
+    rootless = opts.rootless_cgroups
+    plan = b"" if notify_socket or rootless else build_plan()
 
     st = store.new(cid)
     console_fd = -1
@@ -147,9 +151,14 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
         if cfg.linux.memory_policy is not None:  # exec'd processes get it too
             st.config["memoryPolicy"] = cfg.linux.raw["memoryPolicy"]
         st.save()  # from here on, `delete -f` knows which cgroups to clean
+        if rootless:
+            cgroup.create_rootless(bool(cfg.linux.cgroups_path), cfg.linux.resources)
+            st.cgroup = cgroup.to_json() if cgroup.paths else None
+            st.save()
         if notify_socket:
             from pyrunc import notify
             notify.setup_spec(cfg, st.dir)  # its socket directory is the bind source
+        if not plan:
             plan = build_plan()
         # The init opens it for reading after switching to the container's user, so it belongs
         # to that user (as the host sees it) and no one else may open it (runc's is writable by
@@ -158,7 +167,12 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
         os.chmod(st.fifo_path, 0o600)
         uid, gid = _host_ids(cfg, proc.user.uid, proc.user.gid)
         if uid or gid:
-            os.chown(st.fifo_path, uid, gid)
+            try:
+                os.chown(st.fifo_path, uid, gid)
+            except PermissionError:
+                # Rootless, the user may not give it to a subordinate uid: readable by all
+                # then (as runc's, 0622, is writable), behind a root dir only the user enters.
+                os.chmod(st.fifo_path, 0o644)
         fifo = os.open(st.fifo_path, os.O_PATH | os.O_CLOEXEC)
         extra = [fifo]
         if opts.console_socket:
@@ -183,7 +197,8 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
         if console_fd >= 0:
             os.close(console_fd)
             console_fd = -1
-        cgroup.create()
+        if not rootless:
+            cgroup.create()
         if cgroup.frozen():  # its first stage would freeze on joining: never return (runc)
             raise PyruncError("container's cgroup unexpectedly frozen")
         _warn_if_not_empty(cgroup)
@@ -193,7 +208,8 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
         init.send_plan(plan)
         if log.debug_enabled:
             log.debug(f"plan sent to pyrunc-init (pid {init.stage1}): {len(plan)} bytes")
-        cgroup.apply(cfg.linux.resources or None, linux_devices=cfg.linux.devices)
+        cgroup.apply(cfg.linux.resources or None, linux_devices=cfg.linux.devices,
+                     rootless=rootless)
         # The container process is recorded before it is let go: until the cgroups-ready
         # byte it waits, and dies of the pipe's EOF if pyrunc is killed, so a container whose
         # process outlives a SIGKILL of create always has its init file (state never calls a

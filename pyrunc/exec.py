@@ -151,13 +151,14 @@ def namespaces_to_join(pid: int) -> list[tuple[int, str]]:
 
 def exec_plan(namespaces: list[tuple[int, str]], proc, seccomp, preserve: int,
               console: int | None, notify_ack: int | None = None,
-              cgroup_join: list | None = None, mempolicy=None):
+              cgroup_join: list | None = None, mempolicy=None, init_pid: int = 0):
     """The init's plan for one exec'd process (see the module docstring); ``namespaces`` is
-    namespaces_to_join of the container's init; ``mempolicy`` the container's
+    namespaces_to_join of the container's init, ``init_pid`` that init (whose user namespace
+    may deny setgroups: a rootless container's own does); ``mempolicy`` the container's
     linux.memoryPolicy (config.MemoryPolicy), which runc gives exec'd processes too."""
     from pyrunc.plan import Plan
     from pyrunc.planner import (add_credentials, apparmor_ops, console_ops, enter_cgroup_ops,
-                                inherited_attrs, mempolicy_ops, sched_ops)
+                                inherited_attrs, may_set_groups, mempolicy_ops, sched_ops)
     p = Plan()
     enter_cgroup_ops(p, proc, cgroup_join or [])
     inherited_attrs(p, proc)
@@ -176,7 +177,15 @@ def exec_plan(namespaces: list[tuple[int, str]], proc, seccomp, preserve: int,
     apparmor_ops(p, proc.apparmor_profile, "apparmor profile")
     if proc.selinux_label:
         raise PyruncError("process label: SELinux is not enabled on this host")
-    add_credentials(p, proc, seccomp, preserve, fifo=None, ready=True, notify_ack=notify_ack)
+    set_groups = may_set_groups()
+    if set_groups and init_pid:
+        try:
+            with open(f"/proc/{init_pid}/setgroups", "rb") as f:
+                set_groups = f.read().strip() != b"deny"
+        except OSError:
+            pass
+    add_credentials(p, proc, seccomp, preserve, fifo=None, ready=True, notify_ack=notify_ack,
+                    set_groups=set_groups)
     return p
 
 
@@ -301,7 +310,7 @@ def spawn_exec(st, proc, o: dict, console_fd: int) -> int:
         from pyrunc.config import memory_policy
         mp = memory_policy(mp, "linux.memoryPolicy")
     plan = exec_plan(namespaces, proc, seccomp, preserve, console, notify_ack, join,
-                     mp).encode()
+                     mp, init_pid=st.pid).encode()
     try:
         init = start_init(plan, preserve, extra)
     finally:

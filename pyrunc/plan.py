@@ -57,6 +57,14 @@ OPS: list[tuple[str, int, str, str]] = [
     ("UID_MAP", 4, "s", "uid_map text for the container process (written by the first stage)"),
     ("GID_MAP", 5, "s", "gid_map text for the container process (written by the first stage)"),
     ("SETGROUPS", 6, "s", "'deny' or 'allow' into /proc/PID/setgroups before gid_map"),
+    ("UID_MAP_EXEC", 72, "S", "first stage, rootless: instead of writing uid_map, run S[0] "
+                              "(newuidmap) as 'S[0] PID S[1:]...' with an empty environment "
+                              "for the container process PID; its failure is fatal"),
+    ("GID_MAP_EXEC", 73, "S", "the same as UID_MAP_EXEC for gid_map (newgidmap)"),
+    ("MAPS_DUMPABLE", 74, "", "first stage, rootless: the container process makes itself "
+                              "dumpable until its id maps are written, and says so before "
+                              "they are (an unprivileged first stage may not open the /proc "
+                              "files of a non-dumpable process)"),
     ("CLONE", 7, "u", "create the container process with clone flags u (CLONE_NEW* bits)"),
     ("CGROUP_JOIN", 8, "s", "first stage: write '0' to the cgroup v1 `tasks` file s, moving this "
                             "single-threaded process alone, which (unlike writing a pid to "

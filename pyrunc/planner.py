@@ -137,6 +137,43 @@ def id_map_text(maps: list) -> str:
     return "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in maps)
 
 
+def rootless_euid() -> bool:
+    """runc's RootlessEUID: pyrunc runs as a user other than root (of its user namespace),
+    so the kernel lets it map only its own ids, and join no supplementary groups."""
+    return os.geteuid() != 0
+
+
+def may_set_groups() -> bool:
+    """Whether the container's processes may call setgroups (runc's allowSupGroups): not when
+    rootless, nor when our own user namespace denies it (the container's inherits that)."""
+    if rootless_euid():
+        return False
+    try:
+        return os.read_file("/proc/self/setgroups").strip() != b"deny"
+    except OSError:
+        return True
+
+
+def rootless_id_maps(p: Plan, maps: list, own: int, kind: str, jpath: str) -> bool:
+    """Rootless, how the first stage maps ids: the kernel lets an unprivileged user map only
+    its own id, once (written directly); anything else (the ranges of /etc/subuid and
+    /etc/subgid) goes through the setuid helper newuidmap/newgidmap, as runc does.  Returns
+    whether the helper is used."""
+    if len(maps) == 1 and maps[0].host_id == own and maps[0].size == 1:
+        return False
+    tool = "new" + kind + "map"
+    path = next((f"{d}/{tool}" for d in ("/usr/bin", "/bin", "/usr/sbin", "/sbin")
+                 if os.access(f"{d}/{tool}", os.X_OK)), None)
+    if path is None:
+        raise ConfigError(jpath, f"a rootless container may map only its own {kind} unless "
+                          f"{tool} (Debian's uidmap package) is installed")
+    args = [path]
+    for m in maps:
+        args += [str(m.container_id), str(m.host_id), str(m.size)]
+    p.add(kind.upper() + "_MAP_EXEC", *args)
+    return True
+
+
 NS_GET_NSTYPE = 0xB703  # _IO(0xb7, 0x3)
 
 
@@ -467,8 +504,11 @@ class Planner:
         self.new_userns = any(n.type == "user" and not n.path for n in ns)
         self.netns = any(n.type == "network" for n in ns)
         self.trees: dict[str, int] = {}  # mount's JSON path -> IDMAP_TREE slot
+        self.rootless = rootless_euid()  # see rootless_id_maps, _idmap_trees
+        self.set_groups = may_set_groups()
         self.dev_remount_ro: tuple | None = None  # a read-only /dev, remounted after filling
         self.net_devices: list = []  # netdev.Device: linux.netDevices, for create to move
+        self.rbinds: list[tuple[str, str]] = []  # (host source, destination) of rbinds so far
 
     def build(self) -> Plan:
         cfg = self.cfg
@@ -533,6 +573,13 @@ class Planner:
         if self.new_userns:
             p.add("UID_MAP", id_map_text(lx.uid_mappings))
             p.add("GID_MAP", id_map_text(lx.gid_mappings))
+            if self.rootless:
+                p.add("MAPS_DUMPABLE")
+                rootless_id_maps(p, lx.uid_mappings, os.geteuid(), "uid", "linux.uidMappings")
+                if not rootless_id_maps(p, lx.gid_mappings, os.getegid(), "gid",
+                                        "linux.gidMappings"):
+                    # Linux 3.19+: an unprivileged gid_map needs setgroups denied first
+                    p.add("SETGROUPS", "deny")
         p.add("CLONE", flags)
         if self.fds.cgroups_ready is not None:
             p.add("WAIT_ACK", self.fds.cgroups_ready)
@@ -545,7 +592,7 @@ class Planner:
                                     host_id(lx.gid_mappings, 0) is None):
                 raise ConfigError("linux.uidMappings",
                                   "the user namespace must map container uid and gid 0")
-            p.add("USER", 0, 0, 1 if self.new_userns else 0)
+            p.add("USER", 0, 0, 1 if self.new_userns and self.set_groups else 0)
         if lx.net_devices:  # moved by create meanwhile (see netdev)
             from pyrunc import netdev
             self.net_devices = netdev.probe(lx.net_devices)
@@ -561,7 +608,10 @@ class Planner:
         for m in self.cfg.mounts:
             opt = "ridmap" if "ridmap" in m.options else "idmap" if "idmap" in m.options else ""
             if not (m.uid_mappings or opt):
-                if self.new_userns and self._is_bind(m) and len(self.trees) < MAX_TREES:
+                # Rootless, the first stage may not clone a tree (open_tree needs
+                # CAP_SYS_ADMIN over the host's mounts): the container binds by path.
+                if self.new_userns and self._is_bind(m) and len(self.trees) < MAX_TREES \
+                        and not self.rootless:
                     slot = self.trees[m.path] = len(self.trees)
                     self.plan.add("OPEN_TREE", slot, self._bind_source(m),
                                   1 if parse_mount_options(m)[0] & MS_REC else 0)
@@ -728,6 +778,8 @@ class Planner:
                 p.add("MOUNT_TREE", self.trees[m.path], dest)
             else:
                 p.add("MOUNT", src, dest, "", MS_BIND | (flags & MS_REC), "")
+            if flags & MS_REC:
+                self.rbinds.append((src, dest))
             extra = flags & ~(MS_BIND | MS_REC | MS_REMOUNT)
             if extra and self.new_userns and m.path in self.trees:
                 # A tree cloned by the first stage is not locked the way a bind made in the
@@ -780,6 +832,9 @@ class Planner:
         binds = self.cgroup_mounts(m) if self.cgroup_mounts else None
         p.add("MKDIRS", dest, 0o755)
         if binds is None:
+            if self.userns and self._host_cgroup2_bound_at(dest):
+                self._cgroup2_under_rbind(dest, flags)
+                return
             if self.userns and self.cfg.linux.namespace("cgroup") is None and self.cgroup2_root:
                 # A user namespace may not mount cgroup2 in the host's cgroup namespace
                 # (EPERM): bind the host's hierarchy instead, as runc does.
@@ -801,6 +856,40 @@ class Planner:
         if flags & MS_RDONLY:
             p.add("MOUNT", "", dest, "", MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_NOEXEC |
                   MS_RDONLY, "mode=755")
+
+    def _host_cgroup2_bound_at(self, dest: str) -> bool:
+        """Whether an earlier recursive bind (a rootless config's /sys) already put the host's
+        cgroup2 mount at ``dest``: a new cgroup2 mount, or a bind of its root, onto the root of
+        a mount of the same superblock is refused (EBUSY)."""
+        if not self.rbinds:
+            return False
+        mp = self.cgroup2_root or next((e.mountpoint for e in mountinfo.read()
+                                        if e.fstype == "cgroup2"), None)
+        if mp is None:
+            return False
+        for src, bdest in self.rbinds:
+            src = src.rstrip("/")
+            if mp == src or mp.startswith(src + "/"):
+                if bdest.rstrip("/") + mp[len(src):] == dest.rstrip("/"):
+                    return True
+        return False
+
+    def _cgroup2_under_rbind(self, dest: str, flags: int) -> None:
+        """runc's fallback when cgroup2 cannot be mounted there: with a cgroup namespace, the
+        container's own cgroup2 directory is bound (emulating the namespace's view), or, with
+        none (rootless, no delegated cgroup), a read-only tmpfs covers the host's hierarchy;
+        without a cgroup namespace the host's hierarchy the bind brought stays."""
+        if self.cfg.linux.namespace("cgroup") is None:
+            return
+        p = self.plan
+        own = next((a for op, a in self.cgroup_join if op == "CGROUP_CLONE_INTO"), None)
+        if own is None:
+            p.add("MOUNT", "tmpfs", dest, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                  "mode=755")
+            return
+        p.add("MOUNT", own, dest, "", MS_BIND, "")
+        p.add("MOUNT", "", dest, "", MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | MS_NOEXEC |
+              (flags & MS_RDONLY), "")
 
     def _devices(self) -> None:
         p = self.plan
@@ -876,19 +965,23 @@ class Planner:
     def _credentials(self, proc: Process, final: bool) -> None:
         """Capabilities, user, seccomp and exec (shared with exec: see add_credentials)."""
         add_credentials(self.plan, proc, self.seccomp, self.fds.preserve,
-                        fifo=self.fds.fifo, ready=final, after_start=self.after_start)
+                        fifo=self.fds.fifo, ready=final, after_start=self.after_start,
+                        set_groups=self.set_groups)
 
 
 def add_credentials(p: Plan, proc: Process, seccomp: object | None, preserve: int,
                     fifo: int | None = None, ready: bool = True,
-                    after_start: object | None = None, notify_ack: int | None = None) -> None:
+                    after_start: object | None = None, notify_ack: int | None = None,
+                    set_groups: bool = True) -> None:
     """Capabilities, user, seccomp and exec, in the order the kernel allows.
 
     Both `create` (Planner) and `exec` (pyrunc.exec) end their plans with this.  With ``ready``
     the init reports R, then (``fifo``) waits for `start`; ``after_start(plan)`` adds what runs
     between `start` and the user's exec (the startContainer hooks).  ``notify_ack`` (exec, which
     has no fifo to wait on): the fd the init waits on after loading a filter with a listener,
-    until pyrunc has handed the listener to the agent.
+    until pyrunc has handed the listener to the agent.  ``set_groups``: may_set_groups(); when
+    not, process.user.additionalGids are left out silently (runc's allowSupGroups), except
+    rootless, where asking for them is an error (as in runc).
     """
     c = proc.capabilities
     pc = "process.capabilities"
@@ -911,7 +1004,14 @@ def add_credentials(p: Plan, proc: Process, seccomp: object | None, preserve: in
     p.add("CAP_BOUNDING", bounding)
     u = proc.user
     p.add("CHOWN_STDIO", u.uid)  # a terminal or pipe made outside is the user's own
-    p.add("USER", u.uid, u.gid, 1, *[str(g) for g in u.additional_gids])
+    if u.additional_gids and rootless_euid():
+        # runc refuses them too, rather than leave them out silently
+        raise ConfigError("process.user.additionalGids",
+                          "cannot set any additional groups in a rootless container")
+    if set_groups:
+        p.add("USER", u.uid, u.gid, 1, *[str(g) for g in u.additional_gids])
+    else:
+        p.add("USER", u.uid, u.gid, 0)
     p.add("CAPS", eff, perm, inh, amb)
     p.add("CHDIR", proc.cwd, CHDIR_IF_REFUSED)
     if u.umask is not None:

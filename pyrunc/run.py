@@ -29,13 +29,14 @@ def cmd_run(ctx, argv: list[str]) -> int:
     o, pos = parse(argv, RUN_FLAGS)
     cid = one_id(pos, "run")
     check_systemd(ctx)
-    return run(ctx.store(), cid, o)
+    return run(ctx.store(), cid, o, rootless_cgroups=ctx.rootless_cgroups())
 
 
-def run(store: Store, cid: str, o: dict) -> int:
+def run(store: Store, cid: str, o: dict, rootless_cgroups: bool = False) -> int:
     opts = CreateOptions(bundle=o["bundle"] or ".", pid_file=o["pid-file"] or None,
                          console_socket=o["console-socket"] or None, no_pivot=o["no-pivot"],
-                         no_new_keyring=o["no-new-keyring"], preserve_fds=o["preserve-fds"])
+                         no_new_keyring=o["no-new-keyring"], preserve_fds=o["preserve-fds"],
+                         rootless_cgroups=rootless_cgroups)
     detach = bool(o["detach"])
     from pyrunc import config as config_mod
     cfg = config_mod.load(os.path.abspath(opts.bundle))

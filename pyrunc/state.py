@@ -290,10 +290,12 @@ class Store:
         st.lock_fd = fd
 
     def new(self, cid: str) -> State:
-        """Claim the id for a new container (locked); fail if it exists."""
+        """Claim the id for a new container (locked); fail if it exists.  The root is made
+        0700, as runc makes it: a container's state (its config, its init's pid) is no other
+        user's business, and a rootless user's root is in their own $XDG_RUNTIME_DIR."""
         check_id(cid)
         try:
-            os.makedirs(self.root, 0o711, exist_ok=True)
+            os.makedirs(self.root, 0o700, exist_ok=True)
         except OSError as e:
             raise PyruncError(f"mkdir {self.root}: {e.strerror}") from None
         st = State(cid, os.path.join(self.root, cid))

@@ -265,6 +265,45 @@ def test_the_first_stage_takes_back_pyruncs_affinity_first():
         assert plan.records[0] == ("CPU_AFFINITY", (want,))
 
 
+def _map_tool(tmp_path: Path, status: int = 0) -> Path:
+    """A stand-in for newuidmap: records its arguments, writes the map they give, exits."""
+    tool = tmp_path / "maptool"
+    tool.write_text(f"#!/bin/sh\necho \"$@\" > {tmp_path}/args\npid=$1; shift\n"
+                    f"echo \"$@\" > /proc/$pid/uid_map\nexit {status}\n")
+    tool.chmod(0o755)
+    return tool
+
+
+def test_uid_map_exec_runs_the_tool_with_the_pid_and_maps(tmp_path):
+    """C side of the rootless maps: UID_MAP_EXEC runs 'TOOL PID ARGS...' instead of writing
+    uid_map, after MAPS_DUMPABLE has the container process dumpable for it."""
+    tool = _map_tool(tmp_path)
+    p = Plan()
+    p.add("MAPS_DUMPABLE")
+    p.add("UID_MAP_EXEC", str(tool), "0", "4000000", "1")
+    p.add("GID_MAP", "0 4000000 1\n")
+    p.add("CLONE", 0x10000000)  # CLONE_NEWUSER
+    p.add("RESOLVE_EXEC", "cat", "/usr/bin:/bin")
+    p.add("EXEC", 0, 2, "cat", "/proc/self/uid_map")
+    status, said = run_init(p.encode())
+    assert status == 0, said
+    pid = int(said.splitlines()[0][1:])
+    os.waitpid(pid, 0)
+    assert (tmp_path / "args").read_text().split() == [str(pid), "0", "4000000", "1"]
+
+
+def test_a_failing_map_tool_is_fatal(tmp_path):
+    p = Plan()
+    p.add("MAPS_DUMPABLE")
+    p.add("UID_MAP_EXEC", str(_map_tool(tmp_path, status=3)), "0", "4000000", "1")
+    p.add("CLONE", 0x10000000)
+    p.add("RESOLVE_EXEC", "true", "/usr/bin:/bin")
+    p.add("EXEC", 0, 1, "true")
+    status, said = run_init(p.encode())
+    assert status != 0
+    assert re.search(r"maptool \d+ failed", said), said
+
+
 def test_init_enters_the_cgroups_it_is_given(parent):
     """C side: CGROUP_JOIN and CGROUP_CLONE_INTO put the container process in the cgroup of
     every hierarchy; the first stage leaves no cgroup fd to it."""

@@ -19,6 +19,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "init.h"
@@ -26,7 +27,40 @@
 
 struct maps {
     const struct plan_arg *uid_map, *gid_map, *setgroups;
+    const struct plan_rec *uid_exec, *gid_exec; /* UID_MAP_EXEC, GID_MAP_EXEC */
+    int dumpable;                               /* MAPS_DUMPABLE */
 };
+
+/* UID_MAP_EXEC, GID_MAP_EXEC: run the mapping tool (newuidmap, newgidmap) as
+ * "TOOL PID ARGS...", with an empty environment, and wait for it. */
+static void run_map_tool(const struct plan_rec *r, pid_t pid)
+{
+    char pidbuf[16];
+    char *argv[64];
+    uint32_t n = r->argc;
+    if (n < 1 || n > 60)
+        die("plan: %s needs 1 to 60 arguments", plan_op_name(r->op));
+    snprintf(pidbuf, sizeof(pidbuf), "%d", pid);
+    argv[0] = (char *)arg_str(r, 0);
+    argv[1] = pidbuf;
+    for (uint32_t i = 1; i < n; i++)
+        argv[i + 1] = (char *)arg_str(r, i);
+    argv[n + 1] = NULL;
+    pid_t child = fork();
+    if (child < 0)
+        die_errno("fork %s", argv[0]);
+    if (child == 0) {
+        char *envp[] = { NULL };
+        execve(argv[0], argv, envp);
+        _exit(127);
+    }
+    int status;
+    while (waitpid(child, &status, 0) < 0)
+        if (errno != EINTR)
+            die_errno("wait for %s", argv[0]);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        die("%s %s failed (status 0x%x): see its message above", argv[0], pidbuf, status);
+}
 
 static void write_proc(pid_t pid, const char *file, const struct plan_arg *a)
 {
@@ -50,8 +84,10 @@ struct clone3_args {
  * -1), write its id maps, let it go, report its pid. */
 static void do_clone(uint64_t flags, const struct maps *m, int cgroup_fd)
 {
-    int gate[2];
+    int gate[2], dumped[2] = { -1, -1 };
     if (pipe2(gate, O_CLOEXEC) < 0)
+        die_errno("pipe");
+    if (m->dumpable && pipe2(dumped, O_CLOEXEC) < 0)
         die_errno("pipe");
     /* CLONE_PARENT: the exit signal is the first stage's own (SIGCHLD to pyrunc). */
     struct clone3_args args = { .flags = flags | CLONE_PARENT };
@@ -67,17 +103,39 @@ static void do_clone(uint64_t flags, const struct maps *m, int cgroup_fd)
         if (cgroup_fd >= 0)
             close(cgroup_fd);
         close(gate[1]);
+        if (m->dumpable) {
+            /* An unprivileged first stage may open this process' /proc files (setgroups,
+             * uid_map, gid_map) only while it is dumpable, as runc's stage-1 makes itself
+             * for the same reason; not a moment longer. */
+            close(dumped[0]);
+            if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0 || write(dumped[1], "1", 1) != 1)
+                _exit(1);
+            close(dumped[1]);
+        }
         if (read(gate[0], &c, 1) != 1)
             _exit(1); /* the first stage failed and said so */
         close(gate[0]);
+        if (m->dumpable && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+            die_errno("make the init non-dumpable again");
         return;
     }
     close(gate[0]);
+    if (m->dumpable) {
+        char c;
+        close(dumped[1]);
+        if (read(dumped[0], &c, 1) != 1)
+            die("the container process died before its id maps were written");
+        close(dumped[0]);
+    }
     if (m->setgroups)
         write_proc(pid, "setgroups", m->setgroups);
-    if (m->uid_map)
+    if (m->uid_exec)
+        run_map_tool(m->uid_exec, pid);
+    else if (m->uid_map)
         write_proc(pid, "uid_map", m->uid_map);
-    if (m->gid_map)
+    if (m->gid_exec)
+        run_map_tool(m->gid_exec, pid);
+    else if (m->gid_map)
         write_proc(pid, "gid_map", m->gid_map);
     report(SYNC_PID, "%d", pid);
     if (write(gate[1], "1", 1) != 1)
@@ -147,6 +205,15 @@ int main(int argc, char **argv)
             break;
         case OP_SETGROUPS:
             maps.setgroups = &r->args[0];
+            break;
+        case OP_UID_MAP_EXEC:
+            maps.uid_exec = r;
+            break;
+        case OP_GID_MAP_EXEC:
+            maps.gid_exec = r;
+            break;
+        case OP_MAPS_DUMPABLE:
+            maps.dumpable = 1;
             break;
         case OP_CGROUP_JOIN: {
             int fd = open(arg_str(r, 0), O_WRONLY | O_CLOEXEC);

@@ -229,19 +229,46 @@ class Cgroup:
         each level we create copies them from its parent.  On v2 every level above the leaf gets
         the controllers it offers enabled for its children (runc's fs2 does the same).
         """
-        mounts = self.mountpoints or _mountpoints()
+        try:
+            self.create_one(self.mountpoints)
+        except OSError as e:
+            raise PyruncError(f"cannot create cgroup {e.filename or '?'}: {e.strerror}") from None
+
+    def create_rootless(self, named: bool, resources: dict | None) -> None:
+        """create() for a rootless container (runc's --rootless, see Ctx.rootless_cgroups):
+        a hierarchy whose cgroup this user may not make, or may not enter, is left out of
+        ``paths`` (runc's fs and fs2 managers ignore EPERM, EACCES and EROFS there), unless the
+        config named a cgroupsPath (then the permission error stands, as in runc) or asks for
+        limits, which would then go nowhere: one clear error instead.  A cgroup the user owns
+        (a delegated cgroup2 subtree) is kept and gets the limits."""
+        denied = ""
+        for key, p in list(self.paths.items()):
+            try:
+                Cgroup(self.mode, {key: p}).create_one(self.mountpoints)
+                procs = p + ("/cgroup.procs" if key == "" else "/tasks")
+                if not os.access(procs, os.W_OK):
+                    raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), procs)
+            except OSError as e:
+                if named or e.errno not in (errno.EPERM, errno.EACCES, errno.EROFS):
+                    raise PyruncError(f"cannot create cgroup {e.filename or p}: "
+                                      f"{e.strerror}") from None
+                denied = denied or f"{e.filename or p}: {e.strerror}"
+                del self.paths[key]
+        if denied and any(k != "devices" for k in resources or {}):
+            raise PyruncError("rootless needs no limits + no cgrouppath when no permission is "
+                              f"granted for cgroups: cannot create cgroup {denied}")
+
+    def create_one(self, mounts: list[str] | None) -> None:
+        """mkdir the cgroup in each hierarchy of ``paths``; OSError as the kernel says it."""
+        mounts = mounts or _mountpoints()
         for key, p in self.paths.items():
             mnt = _mountpoint_of(p, mounts)
-            try:
-                if key == "" and self.mode == V2:
-                    _enable_v2_controllers(mnt, p)
-                if key and "cpuset" in key.split(","):
-                    _mkdir_cpuset(mnt, p)
-                else:
-                    os.makedirs(p, exist_ok=True)
-            except OSError as e:
-                where = e.filename or p
-                raise PyruncError(f"cannot create cgroup {where}: {e.strerror}") from None
+            if key == "" and self.mode == V2:
+                _enable_v2_controllers(mnt, p)
+            if key and "cpuset" in key.split(","):
+                _mkdir_cpuset(mnt, p)
+            else:
+                os.makedirs(p, exist_ok=True)
 
     def join_ops(self, move_self: bool = False) -> list[tuple[str, str]]:
         """How the init's first stage enters the cgroup itself (plan ops CGROUP_JOIN and
@@ -459,7 +486,7 @@ class Cgroup:
     # ---- resources, stats, events (off the hot path: imported lazily) -------------------------
 
     def apply(self, resources: dict | None, path: str = "linux.resources",
-              linux_devices: list | None = None) -> None:
+              linux_devices: list | None = None, rootless: bool = False) -> None:
         """Set linux.resources on a freshly created cgroup; ConfigError names the bad JSON path.
 
         Always call it, even without resources: device access is runc's deny-by-default list
@@ -475,8 +502,21 @@ class Cgroup:
         if any(k != "devices" for k in res):  # limits: their module only when there are some
             from pyrunc.cgroups import resources as _r
             _r.build(plan, res, path, updating=False)
-        devices.plan_devices(plan, devices.rules_from_config(res, path, linux_devices),
-                             path + ".devices")
+        rules = devices.rules_from_config(res, path, linux_devices)
+        if rootless:
+            # runc ignores the device controller's errors when rootless: an unprivileged user
+            # may not attach the v2 program nor write a v1 devices list (and its own user
+            # namespace keeps it from making device nodes anyway).
+            plan.run()
+            plan = writes.WritePlan(self)
+            try:
+                if self.paths:
+                    devices.plan_devices(plan, rules, path + ".devices")
+                plan.run()
+            except (PyruncError, OSError):
+                pass
+            return
+        devices.plan_devices(plan, rules, path + ".devices")
         plan.run()
 
     def update(self, resources: dict, path: str = "resources") -> None:

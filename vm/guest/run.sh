@@ -8,7 +8,8 @@
 # to the share's `status`, and powers the guest off at once (the unit's poweroff is the fallback).
 set -u
 out=/mnt/pyrunc-out
-work=/root/pyrunc
+# Not under /root (0700): the rootless tests run this checkout's pyrunc as an unprivileged user.
+work=/srv/pyrunc
 tty=/dev/ttyS1
 
 # Raw output: no \r added to each line, nothing echoed back.
