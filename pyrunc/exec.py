@@ -132,6 +132,25 @@ def merge_env(env: list[str], extra: list[str]) -> list[str]:
     return out
 
 
+def _stat_ns(path: str):
+    """os.stat of a namespace link of the container's init, for an unprivileged user waiting
+    out the init's non-dumpable stretch: the init is not dumpable until it has exec'd the
+    container's program (from its first instruction: issue 16), and until then only a user with
+    CAP_SYS_PTRACE may look at its namespaces, so an `exec` right after `run -d` or `start` of
+    a rootless container would be refused. Waits up to 2 s for that execve."""
+    if os.geteuid() == 0:
+        return os.stat(path)
+    import time
+    deadline = time.monotonic() + 2
+    while True:
+        try:
+            return os.stat(path)
+        except PermissionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
+
+
 def namespaces_to_join(pid: int) -> list[tuple[int, str]]:
     """(CLONE_NEW* flag, /proc path) of every namespace of ``pid`` that differs from ours."""
     from pyrunc.planner import NS_FLAGS
@@ -140,7 +159,7 @@ def namespaces_to_join(pid: int) -> list[tuple[int, str]]:
         name = NS_FILES[t]
         path = f"/proc/{pid}/ns/{name}"
         try:
-            theirs = os.stat(path)
+            theirs = _stat_ns(path)
         except FileNotFoundError:
             continue  # a kernel without this namespace type
         mine = os.stat(f"/proc/self/ns/{name}")
