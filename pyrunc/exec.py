@@ -275,18 +275,28 @@ def exec_process(store, cid: str, o: dict, args: list[str]) -> int:
             from pyrunc import tty
             return tty.exec_with_terminal(st, proc, o)
         console_fd = connect_console(console_path) if console_path else -1
+        forwarding = None if detach else Forwarding()  # before the process exists: see there
         try:
             pid = spawn_exec(st, proc, o, console_fd)
+        except BaseException:
+            if forwarding is not None:
+                forwarding.stop()
+            raise
         finally:
             if console_fd >= 0:
                 os.close(console_fd)
     finally:
         st.release()
-    if o.get("pid-file"):
-        write_pid_file(o["pid-file"], pid)
-    if detach:
+    if forwarding is None:
+        if o.get("pid-file"):
+            write_pid_file(o["pid-file"], pid)
         return 0
-    return wait_forwarding(pid)
+    try:
+        if o.get("pid-file"):
+            write_pid_file(o["pid-file"], pid)
+        return forwarding.wait(pid)
+    finally:
+        forwarding.stop()
 
 
 def spawn_exec(st, proc, o: dict, console_fd: int) -> int:
@@ -373,11 +383,41 @@ def _kill_and_reap(pid: int) -> None:
         pass
 
 
-def wait_forwarding(pid: int) -> int:
-    """Forward every catchable signal to ``pid`` until it exits; its status, 128+N if killed."""
-    from pyrunc.signals import forwarder, handle_all, restore, wait_exit_code
-    old = handle_all(forwarder(pid))
-    try:
+class Forwarding:
+    """Every catchable signal pyrunc gets, passed on to the exec'd process until it exits.
+
+    The handlers go in before the process is started: the process may be running, and its
+    caller may signal pyrunc, before spawn_exec has returned; a signal that arrives before the
+    pid is known waits for it (a SIGTERM there would otherwise end pyrunc and leave the process
+    running). Python handlers are reset by the exec of the init, which never sees them."""
+
+    __slots__ = ("pid", "pending", "old")
+
+    def __init__(self) -> None:
+        from pyrunc.signals import handle_all
+        self.pid = 0
+        self.pending: list[int] = []
+        self.old = handle_all(self._forward)
+
+    def _forward(self, sig: int, _frame: object) -> None:
+        if not self.pid:
+            self.pending.append(sig)
+            return
+        try:
+            os.kill(self.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def wait(self, pid: int) -> int:
+        """The process' exit status, 128+N if killed, once it has exited."""
+        from pyrunc.signals import wait_exit_code
+        self.pid = pid
+        for sig in self.pending:
+            self._forward(sig, None)
+        self.pending.clear()
         return wait_exit_code(pid)
-    finally:
-        restore(old)
+
+    def stop(self) -> None:
+        from pyrunc.signals import restore
+        restore(self.old)
+        self.old = {}
