@@ -65,7 +65,7 @@ CREATE_FLAGS = [
 class Ctx:
     """Global options every command sees."""
 
-    __slots__ = ("root", "debug", "systemd_cgroup", "rootless", "command")
+    __slots__ = ("root", "debug", "systemd_cgroup", "rootless", "command", "criu")
 
     def __init__(self, g: dict, command: str) -> None:
         root = str(g["root"])
@@ -78,6 +78,7 @@ class Ctx:
         self.systemd_cgroup = bool(g["systemd-cgroup"])
         self.rootless = g["rootless"]
         self.command = command
+        self.criu = str(g["criu"]) or "criu"
 
     def store(self):
         from pyrunc.state import Store
@@ -199,10 +200,9 @@ COMMANDS = {
     "update": ("pyrunc.cmd_cgroups", "main", "update container resource constraints"),
     "spec": ("pyrunc.commands", "cmd_spec", "create a new specification file"),
     "features": ("pyrunc.commands", "cmd_features", "show the enabled features"),
-    "checkpoint": ("pyrunc.commands", "cmd_not_supported", "checkpoint a running container (not "
-                   "supported yet)"),
-    "restore": ("pyrunc.commands", "cmd_not_supported", "restore a container from a previous "
-                "checkpoint (not supported yet)"),
+    "checkpoint": ("pyrunc.checkpoint", "cmd_checkpoint", "checkpoint a running container"),
+    "restore": ("pyrunc.checkpoint", "cmd_restore", "restore a container from a previous "
+                "checkpoint"),
 }
 
 

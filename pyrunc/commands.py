@@ -62,11 +62,6 @@ def cmd_features(ctx, argv: list[str]) -> int:
     return 0
 
 
-def cmd_not_supported(ctx, argv: list[str]) -> int:
-    parse(argv, [])
-    raise PyruncError(f"{ctx.command} is not supported by pyrunc yet (CRIU checkpoint/restore)")
-
-
 def usage() -> str:
     cmds = "\n".join(f"   {n:<10}  {d}" for n, (_, _, d) in COMMANDS.items())
     return ("NAME:\n   pyrunc - Open Container Initiative runtime in Python\n\n"

@@ -69,16 +69,7 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
     if log.debug_enabled:
         log.debug(f"config loaded: {bundle}/config.json, ociVersion {cfg.oci_version}, "
                   f"rootfs {cfg.root_path}")
-    if not os.path.isdir(cfg.root_path):
-        raise PyruncError(f"rootfs ({cfg.root_path}) does not exist")
-    _check_rootfs_not_a_symlink(cfg, bundle)
-    proc = cfg.process
-    if proc is None:
-        raise PyruncError("process: is required to create a container")
-    if proc.terminal and not opts.console_socket:
-        raise PyruncError("cannot allocate tty if runc will detach without setting console socket")
-    if opts.console_socket and not proc.terminal:
-        raise PyruncError("cannot use console socket if runc will not detach or allocate tty")
+    proc = check_bundle(cfg, bundle, opts.console_socket)
     seccomp = None
     if cfg.linux.seccomp is not None:
         from pyrunc.seccomp import compile_seccomp
@@ -136,20 +127,7 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
     ready_r = ready_w = -1  # the cgroups-ready pipe (Fds.cgroups_ready)
     init = None
     try:
-        st.bundle = bundle
-        st.rootfs = cfg.root_path
-        st.created = rfc3339_nano(time.time_ns())
-        st.owner = ""
-        st.oci_version = cfg.oci_version
-        st.annotations = cfg.annotations
-        st.cgroup = cgroup.to_json()
-        st.config = {"process": proc.raw, "hooks": {k: [h.to_json() for h in v]
-                                                   for k, v in cfg.hooks.items()},
-                     "namespaces": [n.type for n in cfg.linux.namespaces],
-                     "own_pidns": _own_pid_namespace(cfg),
-                     "seccomp": cfg.linux.seccomp}
-        if cfg.linux.memory_policy is not None:  # exec'd processes get it too
-            st.config["memoryPolicy"] = cfg.linux.raw["memoryPolicy"]
+        record(st, cfg, bundle, cgroup)
         st.save()  # from here on, `delete -f` knows which cgroups to clean
         if rootless:
             cgroup.create_rootless(bool(cfg.linux.cgroups_path), cfg.linux.resources)
@@ -270,6 +248,41 @@ def _move_net_devices(st: State, devices: list) -> None:
         netdev.move(devices, fd)
     finally:
         os.close(fd)
+
+
+def check_bundle(cfg: "Config", bundle: str, console_socket: str | None):
+    """What a bundle needs before a container is made of it (create, and restore): a rootfs,
+    a process, and a console socket exactly when the process has a terminal; the process."""
+    if not os.path.isdir(cfg.root_path):
+        raise PyruncError(f"rootfs ({cfg.root_path}) does not exist")
+    _check_rootfs_not_a_symlink(cfg, bundle)
+    proc = cfg.process
+    if proc is None:
+        raise PyruncError("process: is required to create a container")
+    if proc.terminal and not console_socket:
+        raise PyruncError("cannot allocate tty if runc will detach without setting console socket")
+    if console_socket and not proc.terminal:
+        raise PyruncError("cannot use console socket if runc will not detach or allocate tty")
+    return proc
+
+
+def record(st: State, cfg: "Config", bundle: str, cgroup) -> None:
+    """Fill in what the state keeps of a new container (create, and restore from a checkpoint):
+    the parts of its config later commands need, and its cgroup."""
+    st.bundle = bundle
+    st.rootfs = cfg.root_path
+    st.created = rfc3339_nano(time.time_ns())
+    st.owner = ""
+    st.oci_version = cfg.oci_version
+    st.annotations = cfg.annotations
+    st.cgroup = cgroup.to_json()
+    st.config = {"process": cfg.process.raw if cfg.process else None,
+                 "hooks": {k: [h.to_json() for h in v] for k, v in cfg.hooks.items()},
+                 "namespaces": [n.type for n in cfg.linux.namespaces],
+                 "own_pidns": _own_pid_namespace(cfg),
+                 "seccomp": cfg.linux.seccomp}
+    if cfg.linux.memory_policy is not None:  # exec'd processes get it too
+        st.config["memoryPolicy"] = cfg.linux.raw["memoryPolicy"]
 
 
 def _off_our_cpu(pid: int, cpus: set[int]) -> None:

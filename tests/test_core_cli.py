@@ -447,10 +447,15 @@ def test_session_keyring(rt):
     assert f"_ses.{other}" not in open("/proc/keys").read()
 
 
-@pytest.mark.parametrize("cmd", ["checkpoint", "restore"])
-def test_checkpoint_restore_say_unsupported(rt, cmd):
-    r = rt(cmd, "some-id")
-    assert_one_error(r, "not supported")
+def test_checkpoint_of_an_unknown_id_is_one_error(rt, tmp_path):
+    r = rt("checkpoint", "--image-path", tmp_path / "img", "some-id")
+    assert_one_error(r, "does not exist")
+
+
+def test_restore_without_a_bundle_is_one_error(rt, tmp_path):
+    """No config.json where --bundle points (checkpoint/restore: tests/test_checkpoint.py)."""
+    r = rt("restore", "--bundle", tmp_path, "--image-path", tmp_path / "img", rt.new_id())
+    assert_one_error(r, "config.json")
 
 
 def test_start_after_a_killed_start(rt):
