@@ -237,7 +237,7 @@ def cmd_checkpoint(ctx, argv: list[str]) -> int:
     try:
         status = st.status()
         if status in ("created", "stopped"):
-            raise PyruncError(f"Container cannot be checkpointed in {status.capitalize()} state")
+            raise PyruncError(f"Container cannot be checkpointed in {status} state")
         _checkpoint(ctx, st, o, rpc)
     finally:
         st.release()

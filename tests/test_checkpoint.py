@@ -54,6 +54,14 @@ def counter(rt, out: str = "/share/count", tmpfs: bool = False) -> tuple[Path, s
     return rt.bundle(["sh", "-c", script], edit, share=True), rt.new_id()
 
 
+def read_or_empty(path: Path) -> str:
+    """A file the container is about to create: empty until it exists."""
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return ""
+
+
 def numbers(text: str) -> list[int]:
     lines = text.splitlines()
     if lines and not text.endswith("\n"):
@@ -99,19 +107,19 @@ def test_checkpoint_restore_counter_continues(rt, tmp_path):
     a normal one for state, exec, kill and delete."""
     needs_criu()
     bundle, cid, count = run_counter(rt)
-    wait_count(count.read_text, 5)
+    wait_count(lambda: read_or_empty(count), 5)
     image = tmp_path / "img"
     checkpoint(rt, cid, image)
     assert rt("state", cid).returncode != 0, "a checkpointed container is gone (runc)"
-    stopped_at = numbers(count.read_text())
+    stopped_at = numbers(read_or_empty(count))
     time.sleep(0.5)
-    assert numbers(count.read_text()) == stopped_at, "the counter ran on after checkpoint"
+    assert numbers(read_or_empty(count)) == stopped_at, "the counter ran on after checkpoint"
     assert (image / "inventory.img").exists()
 
     restore(rt, bundle, cid, image)
     st = rt.state(cid)
     assert st["status"] == "running" and st["pid"] > 0
-    got = wait_count(count.read_text, len(stopped_at) + 5)
+    got = wait_count(lambda: read_or_empty(count), len(stopped_at) + 5)
     assert_continuous(got)
 
     r = rt.ok("exec", cid, "sh", "-c", "echo exec-in-$(hostname)")
@@ -152,20 +160,20 @@ def test_pre_dump_then_dump_with_parent(rt, tmp_path):
     and restores like any other."""
     needs_criu()
     bundle, cid, count = run_counter(rt)
-    wait_count(count.read_text, 3)
+    wait_count(lambda: read_or_empty(count), 3)
     pre = tmp_path / "pre"
     checkpoint(rt, cid, pre, "--pre-dump")
     assert rt.state(cid)["status"] == "running"
-    n = len(numbers(count.read_text()))
-    wait_count(count.read_text, n + 3)
+    n = len(numbers(read_or_empty(count)))
+    wait_count(lambda: read_or_empty(count), n + 3)
     final = tmp_path / "final"
     final.mkdir()
     checkpoint(rt, cid, final, "--parent-path", "../pre")
     assert rt("state", cid).returncode != 0
-    stopped_at = numbers(count.read_text())
+    stopped_at = numbers(read_or_empty(count))
 
     restore(rt, bundle, cid, final)
-    got = wait_count(count.read_text, len(stopped_at) + 3)
+    got = wait_count(lambda: read_or_empty(count), len(stopped_at) + 3)
     assert_continuous(got)
     rt.kill_and_delete(cid)
 
@@ -175,7 +183,7 @@ def test_restore_of_a_broken_image_leaves_nothing(rt, tmp_path):
     no state, cgroup, mount or process is left (the rt fixture checks)."""
     needs_criu()
     bundle, cid, count = run_counter(rt)
-    wait_count(count.read_text, 3)
+    wait_count(lambda: read_or_empty(count), 3)
     image = tmp_path / "img"
     checkpoint(rt, cid, image)
     (image / "pstree.img").unlink()
@@ -211,7 +219,7 @@ def test_checkpoint_where_criu_cannot_work_says_why(rt, tmp_path):
     if os.path.basename(rt.path) != "pyrunc":
         pytest.skip("pyrunc's error wording")
     bundle, cid, count = run_counter(rt)
-    wait_count(count.read_text, 2)
+    wait_count(lambda: read_or_empty(count), 2)
     r = rt("checkpoint", "--image-path", tmp_path / "img", cid, timeout=CRIU_TIMEOUT)
     assert r.returncode == 1
     lines = r.stderr.strip().splitlines()
@@ -221,3 +229,28 @@ def test_checkpoint_where_criu_cannot_work_says_why(rt, tmp_path):
     assert not (tmp_path / "img").exists(), "the image directory it made is left"
     assert rt.state(cid)["status"] == "running"
     rt.kill_and_delete(cid)
+
+
+def test_terminal_container_restores_with_a_new_console(rt, tmp_path):
+    """A shell on a pty: restore hands the new pty's master to --console-socket (criu's
+    orphan-pts-master), and the shell, with what it remembered, answers on it."""
+    needs_criu()
+    from tests.helpers_exec import ConsoleReceiver, read_until
+    bundle = rt.bundle(["sh"], terminal=True)
+    cid = rt.new_id()
+    recv = ConsoleReceiver(tmp_path)
+    try:
+        rt.ok("create", "--console-socket", recv.path, "--bundle", bundle, cid)
+        master = recv.receive()
+        rt.ok("start", cid)
+        os.write(master, b"X=remembered; echo a$((1+1))\n")
+        read_until(master, b"a2")
+        image = tmp_path / "img"
+        checkpoint(rt, cid, image)
+        restore(rt, bundle, cid, image, "--console-socket", recv.path)
+        master = recv.receive()
+        os.write(master, b"echo $X-$((3+3))\n")
+        read_until(master, b"remembered-6")
+        rt.kill_and_delete(cid)
+    finally:
+        recv.close()
