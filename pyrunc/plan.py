@@ -158,6 +158,11 @@ OPS: list[tuple[str, int, str, str]] = [
     ("HOOK", 71, "uusS", "fork and execve hook S[0] with argv S[1:1+u2] and env S[1+u2:], the "
                          "current state record on its stdin; kill it after u1 seconds (0: no "
                          "timeout); its failure is fatal, reported as 's: ...'"),
+    ("REOPEN_DEVNULL", 75, "", "after the root switch: each of fds 0-2 that is a null device "
+                               "is replaced by the container's verified /dev/null opened with "
+                               "the same access mode (runc's reOpenDevNull), so no fd of the "
+                               "host's /dev/null stays (CRIU cannot dump a file outside the "
+                               "container's mounts); no /dev/null in the container: nothing"),
 ]
 
 # Sync messages, init -> pyrunc (name, kind byte, payload): the C side's SYNC_* constants.

@@ -702,6 +702,7 @@ class Planner:
             p.add("MOVE_ROOT")
         else:
             p.add("PIVOT_ROOT")
+        p.add("REOPEN_DEVNULL")
         self._names_and_sysctls()
         for path in lx.masked_paths:
             p.add("MASK", path)

@@ -254,3 +254,11 @@ def test_terminal_container_restores_with_a_new_console(rt, tmp_path):
         rt.kill_and_delete(cid)
     finally:
         recv.close()
+
+
+def test_host_dev_null_stdio_is_reopened_inside(rt):
+    """stdin given as the host's /dev/null is the container's own /dev/null in the container
+    (runc's reOpenDevNull): CRIU can dump only files on the container's mounts."""
+    out = rt.script_output("m=$(sed -n 's/^mnt_id:[[:space:]]*//p' /proc/self/fdinfo/0); "
+                           "awk -v m=$m '$1 == m {print \"mount \" $5}' /proc/self/mountinfo")
+    assert out.strip() == "mount /dev", out

@@ -62,6 +62,7 @@ def test_planner_orders_what_the_kernel_needs():
     assert names[0] == "CLONE"
     assert idx["CLONE"] < idx["MOUNT_RAW"] < idx["ROOT"] < idx["PIVOT_ROOT"]
     assert idx["PIVOT_ROOT"] < idx["MASK"] and idx["PIVOT_ROOT"] < idx["READONLY"]
+    assert idx["PIVOT_ROOT"] < idx["REOPEN_DEVNULL"] < idx["MASK"]
     # sysctls and the hostname go in before readonlyPaths make /proc/sys read-only
     assert idx["SETHOSTNAME"] < idx["READONLY"]
     assert idx["CAP_BOUNDING"] < idx["USER"] < idx["CAPS"]  # the bounding set needs SETPCAP

@@ -616,6 +616,33 @@ static int verified_devnull(void)
     return fd;
 }
 
+void op_reopen_devnull(void)
+{
+    struct stat st;
+    int fd = open_in_root("/dev/null", O_PATH, 0);
+    if (fd < 0)
+        return; /* no /dev/null in the container: nothing to reopen */
+    if (fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3)) {
+        close(fd);
+        return;
+    }
+    char path[64];
+    fd_path(fd, path, sizeof(path));
+    for (int i = 0; i < 3; i++) {
+        struct stat s;
+        int fl = fcntl(i, F_GETFL);
+        if (fl < 0 || fstat(i, &s) < 0 || !S_ISCHR(s.st_mode) || s.st_rdev != st.st_rdev)
+            continue;
+        int nfd = open(path, (fl & O_ACCMODE) | O_CLOEXEC);
+        if (nfd < 0)
+            continue; /* no procfs to reopen it through: the fd stays as it was */
+        if (dup2(nfd, i) < 0)
+            die_errno("dup2 /dev/null onto fd %d", i);
+        close(nfd);
+    }
+    close(fd);
+}
+
 void op_mask(const char *path)
 {
     struct stat st;

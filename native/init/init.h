@@ -55,6 +55,7 @@ void op_symlink(const char *target, const char *link);
 void op_pivot_root(void);
 void op_move_root(void);
 void op_chroot(void);
+void op_reopen_devnull(void);
 void op_mask(const char *path);
 void op_readonly(const char *path);
 void op_remount_ro(const char *path);

@@ -280,6 +280,9 @@ int main(int argc, char **argv)
         case OP_CHROOT:
             op_chroot();
             break;
+        case OP_REOPEN_DEVNULL:
+            op_reopen_devnull();
+            break;
         case OP_MASK:
             op_mask(arg_str(r, 0));
             break;
