@@ -515,6 +515,7 @@ def _restore(ctx, cid: str, o: dict, rpc) -> State:
         _bind(cfg.root_path, root)
         mounted = True
         opts.root = root
+        _make_mountpoints(cfg)
         cgroup.create()
         if o["console-socket"]:
             console = connect_console(o["console-socket"])
@@ -575,6 +576,65 @@ def _restore(ctx, cid: str, o: dict, rpc) -> State:
         pass
     st.release()
     return st
+
+
+def _make_mountpoints(cfg) -> None:
+    """Create the mount points the restored mounts need and the rootfs lacks (a container
+    restored on a fresh copy of its image: Podman's --import), as runc does before a restore:
+    every mount's destination but cgroup ones and those on a tmpfs (CRIU restores a tmpfs's
+    contents itself); a file for a bind of a file, else a directory.  Walked inside the rootfs
+    without following any symlink: a destination through a symlink is left to CRIU."""
+    from pyrunc.planner import Planner
+    tmpfs = [m.destination.rstrip("/") + "/" for m in cfg.mounts if m.type == "tmpfs"]
+    root = os.open(cfg.root_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for m in cfg.mounts:
+            dest = _rootfs_rel(cfg.root_path, m.destination)
+            if m.type == "cgroup" or dest == "/" or any(dest.startswith(t) for t in tmpfs):
+                continue
+            is_file = False
+            if Planner._is_bind(m):
+                src = m.source if m.source.startswith("/") else \
+                    os.path.join(cfg.bundle, m.source)
+                try:
+                    is_file = not os.path.isdir(src)
+                except OSError:
+                    pass
+            _make_in_root(root, dest, is_file)
+    finally:
+        os.close(root)
+
+
+def _make_in_root(root: int, dest: str, is_file: bool) -> None:
+    parts = [p for p in dest.split("/") if p and p != "."]
+    if ".." in parts:
+        return
+    fd = os.dup(root)
+    try:
+        for i, name in enumerate(parts):
+            last = i == len(parts) - 1
+            try:
+                nfd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            except FileNotFoundError:
+                try:
+                    if last and is_file:
+                        os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL |
+                                         os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=fd))
+                    else:
+                        os.mkdir(name, 0o755, dir_fd=fd)
+                except FileExistsError:
+                    pass
+                nfd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            os.close(fd)
+            fd = nfd
+            import stat as stat_mod
+            mode = os.fstat(fd).st_mode
+            if stat_mod.S_ISLNK(mode) or (not last and not stat_mod.S_ISDIR(mode)):
+                return  # a symlink or a file on the way: not ours to resolve
+    except OSError:
+        return  # what cannot be made here, CRIU reports with its path
+    finally:
+        os.close(fd)
 
 
 def _record_init(st: State, pid: int) -> None:

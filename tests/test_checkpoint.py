@@ -262,3 +262,53 @@ def test_host_dev_null_stdio_is_reopened_inside(rt):
     out = rt.script_output("m=$(sed -n 's/^mnt_id:[[:space:]]*//p' /proc/self/fdinfo/0); "
                            "awk -v m=$m '$1 == m {print \"mount \" $5}' /proc/self/mountinfo")
     assert out.strip() == "mount /dev", out
+
+
+def test_restore_runs_prestart_hooks_with_the_restored_pid(rt, tmp_path):
+    """prestart and createRuntime hooks run again at restore (criu's setup-namespaces), with
+    the restored init's pid in their state, as runc runs them."""
+    needs_criu()
+    import json
+    log = rt.share / "hooks.log"
+
+    def hooks(cfg):
+        cfg["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+                              "options": ["nosuid", "nodev"]})
+        cfg["hooks"] = {stage: [{"path": "/bin/sh", "args": [
+            "sh", "-c", f"(cat; echo) >> {log}; echo {stage} >> {log}"]}]
+            for stage in ("prestart", "createRuntime")}
+    bundle = rt.bundle(["sh", "-c", f"exec </dev/null >/tmp/out 2>&1; {COUNTER}"], hooks,
+                       share=True)
+    cid = rt.new_id()
+    rt.ok("run", "-d", "--bundle", bundle, cid)
+    image = tmp_path / "img"
+    checkpoint(rt, cid, image)
+    log.write_text("")
+    restore(rt, bundle, cid, image)
+    pid = rt.state(cid)["pid"]
+    lines = log.read_text().split("\n")
+    states = [json.loads(x) for x in lines if x.startswith("{")]
+    stages = [x for x in lines if x in ("prestart", "createRuntime")]
+    assert stages == ["prestart", "createRuntime"], lines
+    assert [s["pid"] for s in states] == [pid, pid] and all(s["id"] == cid for s in states)
+    rt.kill_and_delete(cid)
+
+
+def test_restore_in_the_foreground_waits_then_deletes(rt, tmp_path):
+    """Without --detach, restore waits for the restored init like `run` does: its exit status
+    (128+9 for SIGKILL), then the container is gone."""
+    needs_criu()
+    bundle, cid, count = run_counter(rt)
+    wait_count(lambda: read_or_empty(count), 3)
+    image = tmp_path / "img"
+    checkpoint(rt, cid, image)
+    p = rt.popen("restore", "--image-path", image, "--bundle", bundle, cid,
+                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + CRIU_TIMEOUT
+    while rt.status(cid) != "running":
+        assert p.poll() is None, p.stderr.read() if p.stderr else ""
+        assert time.monotonic() < deadline, "the restored container never ran"
+        time.sleep(0.1)
+    rt.ok("kill", cid, "KILL")
+    assert p.wait(timeout=60) == 137
+    assert rt("state", cid).returncode != 0
