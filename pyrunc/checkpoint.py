@@ -531,8 +531,8 @@ def _restore(ctx, cid: str, o: dict, rpc) -> State:
             if script == "setup-namespaces" and cfg.hooks:
                 from pyrunc import hooks
                 st.pid = pid
-                hooks.run_stage(cfg.hooks, "prestart", st, status="creating")
-                hooks.run_stage(cfg.hooks, "createRuntime", st, status="creating")
+                hooks.run_stage(cfg.hooks, "prestart", st, status="created")
+                hooks.run_stage(cfg.hooks, "createRuntime", st, status="created")
             elif script == "post-restore":
                 _record_init(st, pid)
             elif script == "orphan-pts-master":
