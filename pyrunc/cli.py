@@ -69,7 +69,8 @@ def cmd_create(ctx: Ctx, argv: list[str]) -> int:
     create(ctx.store(), cid, CreateOptions(
         bundle=o["bundle"] or ".", pid_file=o["pid-file"] or None,
         console_socket=o["console-socket"] or None, no_pivot=o["no-pivot"],
-        no_new_keyring=o["no-new-keyring"], preserve_fds=o["preserve-fds"]))
+        no_new_keyring=o["no-new-keyring"], preserve_fds=o["preserve-fds"],
+        systemd_cgroup=ctx.systemd_cgroup))
     return 0
 
 
