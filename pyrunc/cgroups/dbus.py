@@ -72,18 +72,21 @@ class Manager:
 
     def _watch_jobs(self) -> MatchRule:
         """Ask the bus for systemd's JobRemoved signals (before the job exists, so none is
-        missed)."""
+        missed).  The bus matches the sender's well-known name; the rule returned, for
+        jeepney's own filter, has none, since a message carries the sender's unique name."""
         if self._jobs_rule is None:
-            rule = MatchRule(type="signal", sender=SYSTEMD, interface=MANAGER.interface,
-                             member="JobRemoved", path=MANAGER.object_path)
-            self.conn.send_and_get_reply(message_bus.AddMatch(rule), timeout=CALL_TIMEOUT)
-            self._jobs_rule = rule
+            fields = dict(type="signal", interface=MANAGER.interface, member="JobRemoved",
+                          path=MANAGER.object_path)
+            bus_rule = MatchRule(sender=SYSTEMD, **fields)
+            self.conn.send_and_get_reply(message_bus.AddMatch(bus_rule), timeout=CALL_TIMEOUT)
+            self._jobs_rule = MatchRule(**fields)
         return self._jobs_rule
 
     def run_job(self, method: str, signature: str, body: tuple,
                 timeout: float = JOB_TIMEOUT) -> str:
         """Call a method that queues a job (StartTransientUnit, StopUnit) and wait for the job's
-        JobRemoved signal: its result ("done", "failed", "timeout", ...)."""
+        JobRemoved signal: its result ("done", "failed", "timeout", ...).  Every half second
+        without it, the job object is looked at: gone without a signal is "done"."""
         rule = self._watch_jobs()
         with self.conn.filter(rule, bufsize=64) as signals:
             job = self.call(method, signature, body)[0]
@@ -93,14 +96,24 @@ class Manager:
                 if left <= 0:
                     return "timeout"
                 try:
-                    sig = self.conn.recv_until_filtered(signals, timeout=left)
+                    sig = self.conn.recv_until_filtered(signals, timeout=min(left, 0.5))
                 except TimeoutError:
-                    return "timeout"
+                    if not self._job_exists(job):
+                        return "done"
+                    continue
                 except OSError as e:
                     raise PyruncError(f"D-Bus: waiting for systemd job {job}: {e}") from None
                 _id, path, _unit, result = sig.body
                 if path == job:
                     return result
+
+    def _job_exists(self, job: str) -> bool:
+        addr = DBusAddress(job, bus_name=SYSTEMD, interface="org.freedesktop.DBus.Properties")
+        try:
+            self.call("Get", "ss", ("org.freedesktop.systemd1.Job", "State"), addr)
+            return True
+        except DBusError:
+            return False
 
     # ---- the manager's methods ------------------------------------------------------------------
 
