@@ -14,7 +14,7 @@ TEST_DEB_PACKAGES := busybox-static runc crun procps iproute2 util-linux iptable
 	golang-github-opencontainers-specs-dev containerd docker.io docker-compose golang-github-containers-common \
 	uidmap
 DEB_PACKAGES := $(BUILD_DEB_PACKAGES) $(TEST_DEB_PACKAGES)
-PIP_PACKAGES := cffi pytest jsonschema wheel
+PIP_PACKAGES := cffi pytest jsonschema wheel jeepney
 
 .PHONY: install deps test-deps venv native launcher demo test bench clean vm-deps vm-image test-vm vm-run fuzz
 

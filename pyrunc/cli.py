@@ -127,7 +127,7 @@ def cmd_create(ctx: Ctx, argv: list[str]) -> int:
         bundle=o["bundle"] or ".", pid_file=o["pid-file"] or None,
         console_socket=o["console-socket"] or None, no_pivot=o["no-pivot"],
         no_new_keyring=o["no-new-keyring"], preserve_fds=o["preserve-fds"],
-        rootless_cgroups=ctx.rootless_cgroups()))
+        rootless_cgroups=ctx.rootless_cgroups(), systemd_cgroup=ctx.systemd_cgroup))
     return 0
 
 

@@ -209,6 +209,9 @@ def destroy(st: State, cgroup_json: dict | None) -> None:
             cg.remove_leaving_foreign()
         else:
             cg.destroy()
+    if cgroup_json and cgroup_json.get("unit"):  # --systemd-cgroup: its scope unit too
+        from pyrunc.cgroups import systemd
+        systemd.stop(cgroup_json["unit"])
     if st.pid:
         _reap_if_child(st.pid)
     if os.path.isdir(os.path.join(st.dir, "notify")):

@@ -20,12 +20,12 @@ if TYPE_CHECKING:
 
 class CreateOptions:
     __slots__ = ("bundle", "pid_file", "console_socket", "no_pivot", "no_new_keyring",
-                 "preserve_fds", "rootless_cgroups")
+                 "preserve_fds", "rootless_cgroups", "systemd_cgroup")
 
     def __init__(self, bundle: str, pid_file: str | None = None,
                  console_socket: str | None = None, no_pivot: bool = False,
                  no_new_keyring: bool = False, preserve_fds: int = 0,
-                 rootless_cgroups: bool = False) -> None:
+                 rootless_cgroups: bool = False, systemd_cgroup: bool = False) -> None:
         self.bundle = bundle
         self.pid_file = pid_file
         self.console_socket = console_socket
@@ -33,6 +33,7 @@ class CreateOptions:
         self.no_new_keyring = no_new_keyring
         self.preserve_fds = preserve_fds
         self.rootless_cgroups = rootless_cgroups  # see Ctx.rootless_cgroups
+        self.systemd_cgroup = systemd_cgroup
 
 
 def write_pid_file(path: str, pid: int) -> None:
@@ -77,7 +78,13 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
         if seccomp is not None and seccomp.skipped:
             log.debug("linux.seccomp: syscalls unknown to libseccomp were skipped: "
                       + ", ".join(seccomp.skipped))
-    cgroup = Cgroup.resolve(cfg.linux.cgroups_path, cid)
+    unit_props = None
+    if opts.systemd_cgroup:  # a transient scope unit (cgroups/systemd.py)
+        from pyrunc.cgroups import systemd
+        cgroup = systemd.resolve(cfg.linux.cgroups_path, cid)
+        unit_props = systemd.unit_properties(cgroup, cfg, systemd.manager().version)
+    else:
+        cgroup = Cgroup.resolve(cfg.linux.cgroups_path, cid)
     if log.debug_enabled:
         log.debug(f"cgroups resolved ({cgroup.mode}): " +
                   " ".join(sorted(set(cgroup.paths.values()))))
@@ -175,11 +182,14 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
         if console_fd >= 0:
             os.close(console_fd)
             console_fd = -1
-        if not rootless:
+        if unit_props is not None:
+            systemd.start(cgroup, init.stage1, unit_props)  # the first stage is its process
+        elif not rootless:
             cgroup.create()
         if cgroup.frozen():  # its first stage would freeze on joining: never return (runc)
             raise PyruncError("container's cgroup unexpectedly frozen")
-        _warn_if_not_empty(cgroup)
+        if unit_props is None:
+            _warn_if_not_empty(cgroup)
         # The init enters the cgroups first thing (Cgroup.join_ops) and clones the container
         # process, which waits for the cgroups-ready byte before it does anything: limits and
         # device rules are set meanwhile, in parallel with the clone's new namespaces.
@@ -230,6 +240,8 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
                 os.close(fd)
         if init is not None:
             init.close()
+        if unit_props is not None and not cgroup.started and st.cgroup:
+            st.cgroup.pop("unit", None)  # not ours to stop: it may be another container's
         destroy(st, cgroup_json=st.cgroup)
         raise
     finally:

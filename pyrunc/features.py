@@ -18,7 +18,7 @@ def features() -> dict:
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": caps.NAMES[:caps.last_cap() + 1],
-            "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False,
+            "cgroup": {"v1": True, "v2": True, "systemd": _systemd(), "systemdUser": False,
                        "rdma": True},
             "seccomp": seccomp_features(),  # the table the compiler itself uses
             "apparmor": {"enabled": apparmor_enabled()},
@@ -31,3 +31,11 @@ def features() -> dict:
         },
         "annotations": {"org.opencontainers.runtime-spec.features": "pyrunc"},
     }
+
+
+def _systemd() -> bool:
+    """The systemd driver works where systemd runs (sd_booted) and jeepney is installed."""
+    import importlib.util
+    import os
+    return os.path.isdir("/run/systemd/system") and \
+        importlib.util.find_spec("jeepney") is not None

@@ -29,6 +29,7 @@ def cmd_run(ctx, argv: list[str]) -> int:
     o, pos = parse(argv, RUN_FLAGS)
     cid = one_id(pos, "run")
     check_systemd(ctx)
+    o["systemd-cgroup"] = ctx.systemd_cgroup
     return run(ctx.store(), cid, o, rootless_cgroups=ctx.rootless_cgroups())
 
 
@@ -36,7 +37,8 @@ def run(store: Store, cid: str, o: dict, rootless_cgroups: bool = False) -> int:
     opts = CreateOptions(bundle=o["bundle"] or ".", pid_file=o["pid-file"] or None,
                          console_socket=o["console-socket"] or None, no_pivot=o["no-pivot"],
                          no_new_keyring=o["no-new-keyring"], preserve_fds=o["preserve-fds"],
-                         rootless_cgroups=rootless_cgroups)
+                         rootless_cgroups=rootless_cgroups,
+                         systemd_cgroup=bool(o.get("systemd-cgroup")))
     detach = bool(o["detach"])
     from pyrunc import config as config_mod
     cfg = config_mod.load(os.path.abspath(opts.bundle))

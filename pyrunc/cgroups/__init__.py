@@ -138,6 +138,9 @@ class Cgroup:
         self.mode = mode
         self.paths = paths
         self.mountpoints: list[str] | None = None  # the hierarchies' mount points, once read
+        self.unit: str | None = None  # the systemd unit that owns it (cgroups/systemd.py)
+        self.slice: str | None = None
+        self.started = False  # this process started the unit
 
     # ---- construction -------------------------------------------------------------------------
 
@@ -185,11 +188,14 @@ class Cgroup:
         `state` tell paused from running without importing this package (see freezer_file)."""
         f = self.freezer_file()
         return {"mode": self.mode, "paths": dict(self.paths),
-                **({"freezer": list(f)} if f else {})}
+                **({"freezer": list(f)} if f else {}),
+                **({"unit": self.unit, "slice": self.slice} if self.unit else {})}
 
     @classmethod
     def from_json(cls, d: dict) -> "Cgroup":
-        return cls(d["mode"], dict(d["paths"]))
+        cg = cls(d["mode"], dict(d["paths"]))
+        cg.unit, cg.slice = d.get("unit"), d.get("slice")
+        return cg
 
     def __repr__(self) -> str:
         return f"Cgroup({self.mode!r}, {self.paths!r})"
@@ -523,6 +529,11 @@ class Cgroup:
         """Change live limits of a running container (runc update)."""
         from pyrunc.cgroups import resources as _r
 
+        if self.unit:  # systemd's properties first, then the files, as runc's systemd driver
+            from pyrunc.cgroups import systemd
+            _r.update(self, resources, path, before_writes=lambda: systemd.set_properties(
+                self, resources))
+            return
         _r.update(self, resources, path)
 
     def stats(self) -> dict:

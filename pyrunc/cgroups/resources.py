@@ -115,13 +115,16 @@ def _read_int(p: str) -> int:
 
 # ---- entry points --------------------------------------------------------------------------------
 
-def update(cg: Cgroup, res: dict, path: str = "resources") -> None:
+def update(cg: Cgroup, res: dict, path: str = "resources", before_writes=None) -> None:
     """Change the limits of a running container: only the values given (0 = unchanged, as in
-    runc update).  Device rules are left alone, as runc update does."""
+    runc update).  Device rules are left alone, as runc update does.  ``before_writes`` runs
+    once every value is validated, before the first write (systemd's properties)."""
     if not isinstance(res, dict):
         raise ConfigError(path, "must be an object")
     plan = WritePlan(cg)
     build(plan, res, path, updating=True)
+    if before_writes is not None:
+        before_writes()
     plan.run()
 
 

@@ -612,6 +612,10 @@ class Engines:
             "default-runtime": RUNTIME_NAME,
             "features": {"buildkit": False},
         }
+        if os.path.isdir("/run/systemd/system"):
+            # What engines run with on a systemd host (Docker's own default on cgroup v2, said
+            # here so it does not depend on that): the runtime gets --systemd-cgroup.
+            daemon_json["exec-opts"] = ["native.cgroupdriver=systemd"]
         cfg = self.p("daemon.json")
         with open(cfg, "w") as f:
             json.dump(daemon_json, f, indent=2)

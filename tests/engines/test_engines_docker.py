@@ -206,6 +206,44 @@ def test_update(docker, name):
     assert hc["Memory"] == 128 << 20 and hc["CpuShares"] == 512 and hc["PidsLimit"] == 50
 
 
+def _unit_props(unit: str, *names: str) -> dict[str, str]:
+    out = subprocess.run(["systemctl", "show", unit, *[f"--property={n}" for n in names]],
+                         capture_output=True, text=True, check=True).stdout
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def test_systemd_cgroup_driver(docker, name):
+    """On a systemd host dockerd runs with native.cgroupdriver=systemd: the runtime gets
+    --systemd-cgroup and cgroupsPath system.slice:docker:<id>, and the container lives in the
+    scope unit docker-<id>.scope, limited as unit properties and files, through exec, pause,
+    update and rm, which leaves no unit and no cgroup."""
+    if docker.docker("info", "--format", "{{.CgroupDriver}}").stdout.strip() != "systemd":
+        pytest.skip("dockerd uses the systemd cgroup driver only on a systemd host")
+    cid = run_d(docker, name, "--memory", "64m")
+    unit = f"docker-{cid}.scope"
+    d = f"/sys/fs/cgroup/system.slice/{unit}"
+    with open(f"/proc/{docker.inspect(name)['State']['Pid']}/cgroup") as f:
+        assert f.read().strip() == f"0::/system.slice/{unit}"
+    p = _unit_props(unit, "ActiveState", "MemoryMax", "Delegate")
+    assert p == {"ActiveState": "active", "MemoryMax": str(64 << 20), "Delegate": "yes"}, p
+    assert docker.docker("exec", name, "cat", "/proc/self/cgroup").stdout == "0::/\n"
+    docker.docker("pause", name)
+    with open(f"{d}/cgroup.freeze") as f:
+        assert f.read().strip() == "1"
+    docker.docker("unpause", name)
+    docker.docker("update", "--memory", "128m", "--pids-limit", "50", name)
+    p = _unit_props(unit, "MemoryMax", "TasksMax")
+    assert p == {"MemoryMax": str(128 << 20), "TasksMax": "50"}, p
+    with open(f"{d}/memory.max") as f:
+        assert f.read().strip() == str(128 << 20)
+    docker.docker("rm", "-f", name)
+    deadline = time.monotonic() + 10
+    while _unit_props(unit, "LoadState")["LoadState"] != "not-found":
+        assert time.monotonic() < deadline, f"{unit} is still loaded after docker rm"
+        time.sleep(0.1)
+    assert not os.path.exists(d)
+
+
 # ------------------------------------------------------------------------ stop, kill, start again
 
 def test_stop_start_kill_rm(docker, name):
