@@ -251,6 +251,7 @@ def sub_cgroup(cg, specs: list[str]):
 def exec_process(store, cid: str, o: dict, args: list[str]) -> int:
     from pyrunc.config import Process
     from pyrunc.create import connect_console, write_pid_file
+    from pyrunc.signals import Forwarding
 
     # No lock is held while the process starts: in a paused container (--ignore-paused) it
     # stays frozen until `resume`, which must be able to run meanwhile.
@@ -275,7 +276,7 @@ def exec_process(store, cid: str, o: dict, args: list[str]) -> int:
             from pyrunc import tty
             return tty.exec_with_terminal(st, proc, o)
         console_fd = connect_console(console_path) if console_path else -1
-        forwarding = None if detach else Forwarding()  # before the process exists: see there
+        forwarding = None if detach else Forwarding()  # before the process exists (signals)
         try:
             pid = spawn_exec(st, proc, o, console_fd)
         except BaseException:
@@ -381,43 +382,3 @@ def _kill_and_reap(pid: int) -> None:
         os.waitpid(pid, 0)
     except (ProcessLookupError, ChildProcessError):
         pass
-
-
-class Forwarding:
-    """Every catchable signal pyrunc gets, passed on to the exec'd process until it exits.
-
-    The handlers go in before the process is started: the process may be running, and its
-    caller may signal pyrunc, before spawn_exec has returned; a signal that arrives before the
-    pid is known waits for it (a SIGTERM there would otherwise end pyrunc and leave the process
-    running). Python handlers are reset by the exec of the init, which never sees them."""
-
-    __slots__ = ("pid", "pending", "old")
-
-    def __init__(self) -> None:
-        from pyrunc.signals import handle_all
-        self.pid = 0
-        self.pending: list[int] = []
-        self.old = handle_all(self._forward)
-
-    def _forward(self, sig: int, _frame: object) -> None:
-        if not self.pid:
-            self.pending.append(sig)
-            return
-        try:
-            os.kill(self.pid, sig)
-        except ProcessLookupError:
-            pass
-
-    def wait(self, pid: int) -> int:
-        """The process' exit status, 128+N if killed, once it has exited."""
-        from pyrunc.signals import wait_exit_code
-        self.pid = pid
-        for sig in self.pending:
-            self._forward(sig, None)
-        self.pending.clear()
-        return wait_exit_code(pid)
-
-    def stop(self) -> None:
-        from pyrunc.signals import restore
-        restore(self.old)
-        self.old = {}

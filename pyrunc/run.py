@@ -11,7 +11,7 @@ from pyrunc.args import Flag, one_id, parse
 from pyrunc.cli import CREATE_FLAGS, check_systemd
 from pyrunc.container import delete, start
 from pyrunc.create import CreateOptions, create
-from pyrunc.signals import forwarder, handle_all, restore, wait_exit_code
+from pyrunc.signals import Forwarding, wait_exit_code
 from pyrunc.state import Store
 
 
@@ -56,35 +56,30 @@ def run(store: Store, cid: str, o: dict, rootless_cgroups: bool = False) -> int:
         return 0
     # Signals that arrive while the container is being created are kept and delivered once
     # it exists, as runc's signal handler (installed before create) does.
-    pending: list[int] = []
-    old = handle_all(lambda sig, _frame: pending.append(sig))
+    forwarding = Forwarding()
     try:
         st = create(store, cid, opts, cfg)
     except BaseException:
-        restore(old)
+        forwarding.stop()
         raise
-    return foreground(store, cid, st.pid, keep=bool(o["keep"]), pending=pending, old=old)
+    return foreground(store, cid, st.pid, keep=bool(o["keep"]), forwarding=forwarding)
 
 
 def foreground(store: Store, cid: str, pid: int, keep: bool, before_wait=None,
-               pending: list[int] | None = None, old: dict | None = None) -> int:
-    forward = forwarder(pid)
-    installed = handle_all(forward)
-    if old is None:
-        old = installed
+               forwarding: Forwarding | None = None) -> int:
+    forwarding = forwarding or Forwarding()
     try:
         try:
             start(store, cid)
         except BaseException:
             delete(store, cid, force=True)
             raise
-        for sig in pending or ():
-            forward(sig, None)
+        forwarding.attach(pid)
         if before_wait is not None:
             before_wait()
         rc = wait_exit_code(pid)
     finally:
-        restore(old)
+        forwarding.stop()
     if not keep:
         delete(store, cid, force=True)
     return rc

@@ -1,10 +1,12 @@
 """Signal names as runc's `kill` accepts them (KILL, SIGKILL, 9), from the builtin _signal.
 
 Names are looked up when asked, not tabled at import: `kill` is one of the five calls an engine
-makes per container, and a table of _signal's names costs 30 us to build.
+makes per container, and a table of _signal's names costs 30 us to build.  Forwarding passes the
+signals pyrunc gets on to the process it runs (run, exec), also those before its pid is known.
 """
 
 import _signal
+import posix as _os
 
 from pyrunc.errors import PyruncError
 
@@ -89,3 +91,45 @@ def wait_exit_code(pid: int) -> int:
     except ChildProcessError:
         return 0
     return exit_code(status)
+
+
+class Forwarding:
+    """Every catchable signal pyrunc gets, passed on to the process it starts (run's container,
+    exec's process) until it exits.
+
+    The handlers go in before the process is started: the process may be running, and its
+    caller may signal pyrunc, before spawn_exec has returned; a signal that arrives before the
+    pid is known waits for it (a SIGTERM there would otherwise end pyrunc and leave the process
+    running). Python handlers are reset by the exec of the init, which never sees them."""
+
+    __slots__ = ("pid", "pending", "old")
+
+    def __init__(self) -> None:
+        self.pid = 0
+        self.pending: list[int] = []
+        self.old = handle_all(self._forward)
+
+    def _forward(self, sig: int, _frame: object) -> None:
+        if not self.pid:
+            self.pending.append(sig)
+            return
+        try:
+            _os.kill(self.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def attach(self, pid: int) -> None:
+        """From now on signals go to ``pid``; those kept meanwhile go first."""
+        self.pid = pid
+        for sig in self.pending:
+            self._forward(sig, None)
+        self.pending.clear()
+
+    def wait(self, pid: int) -> int:
+        """attach(pid), then its exit status, 128+N if killed, once it has exited."""
+        self.attach(pid)
+        return wait_exit_code(pid)
+
+    def stop(self) -> None:
+        restore(self.old)
+        self.old = {}
