@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pyrunc import OCI_VERSION, caps
 from pyrunc.config import HOOK_STAGES, MPOL_FLAGS, MPOL_MODES
+from pyrunc.selinux import enabled as selinux_enabled
 from pyrunc.planner import (EXTRA_MOUNT_OPTIONS, MOUNT_FLAGS, PROPAGATION, RECURSIVE_ATTRS,
                             apparmor_enabled)
 
@@ -22,7 +23,7 @@ def features() -> dict:
                        "rdma": True},
             "seccomp": seccomp_features(),  # the table the compiler itself uses
             "apparmor": {"enabled": apparmor_enabled()},
-            "selinux": {"enabled": False},
+            "selinux": {"enabled": selinux_enabled()},
             # pyrunc cannot apply Intel RDT (a config with it is refused), nor its 1.3 fields
             "intelRdt": {"enabled": False, "schemata": False, "monitoring": False},
             "memoryPolicy": {"modes": sorted(MPOL_MODES), "flags": sorted(MPOL_FLAGS)},
