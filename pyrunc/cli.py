@@ -38,6 +38,7 @@ def in_user_namespace() -> bool:
     except OSError:
         return False
 
+
 GLOBAL_FLAGS = [
     Flag("debug", help="enable debug logging"),
     Flag("log", "str", "", "set the log file to write pyrunc logs to (default is '/dev/stderr')"),
@@ -50,17 +51,6 @@ GLOBAL_FLAGS = [
     Flag("version,v", help="print the version"),
     Flag("help,h", help="show help"),
 ]
-
-CREATE_FLAGS = [
-    Flag("bundle,b", "str", "", "path to the root of the bundle directory"),
-    Flag("console-socket", "str", "", "path to an AF_UNIX socket which will receive the "
-         "master end of the console's pseudoterminal"),
-    Flag("pid-file", "str", "", "specify the file to write the process id to"),
-    Flag("no-pivot", help="do not use pivot root to jail process inside rootfs"),
-    Flag("no-new-keyring", help="do not create a new session keyring for the container"),
-    Flag("preserve-fds", "int", 0, "pass N additional file descriptors to the container"),
-]
-
 
 class Ctx:
     """Global options every command sees."""
@@ -99,6 +89,12 @@ class Ctx:
             return False
         raise UsageError(f"invalid --rootless value {v!r}: want true, false or auto")
 
+    def check_systemd(self) -> None:
+        """--systemd-cgroup needs a systemd to manage the cgroups (runc's words when not)."""
+        if self.systemd_cgroup and not os.path.isdir("/run/systemd/system"):
+            raise PyruncError("systemd cgroup flag passed, but systemd support for managing "
+                              "cgroups is not available")
+
 
 def make_xdg_root(root: str) -> None:
     """runc's care for a root in $XDG_RUNTIME_DIR: 0700 and sticky, so that the XDG cleanup of
@@ -111,18 +107,12 @@ def make_xdg_root(root: str) -> None:
                           f"{root}: {e.strerror}") from None
 
 
-def check_systemd(ctx: Ctx) -> None:
-    if ctx.systemd_cgroup and not os.path.isdir("/run/systemd/system"):
-        raise PyruncError("systemd cgroup flag passed, but systemd support for managing "
-                          "cgroups is not available")
-
-
 # -- commands -------------------------------------------------------------------------------
 def cmd_create(ctx: Ctx, argv: list[str]) -> int:
-    from pyrunc.create import CreateOptions, create
+    from pyrunc.commands.create import CREATE_FLAGS, CreateOptions, create
     o, pos = parse(argv, CREATE_FLAGS)
     cid = one_id(pos, "create")
-    check_systemd(ctx)
+    ctx.check_systemd()
     create(ctx.store(), cid, CreateOptions(
         bundle=o["bundle"] or ".", pid_file=o["pid-file"] or None,
         console_socket=o["console-socket"] or None, no_pivot=o["no-pivot"],
@@ -183,23 +173,25 @@ COMMANDS = {
     "create": ("pyrunc.cli", "cmd_create", "create a container"),
     "start": ("pyrunc.cli", "cmd_start", "executes the user defined process in a created "
               "container"),
-    "run": ("pyrunc.run", "cmd_run", "create and run a container"),
+    "run": ("pyrunc.commands.run", "cmd_run", "create and run a container"),
     "state": ("pyrunc.cli", "cmd_state", "output the state of a container"),
     "kill": ("pyrunc.cli", "cmd_kill", "kill sends the specified signal (default: SIGTERM) to "
              "the container's init process"),
     "delete": ("pyrunc.cli", "cmd_delete", "delete any resources held by the container"),
-    "list": ("pyrunc.commands", "cmd_list", "lists containers started by pyrunc with the given "
-             "root"),
-    "ps": ("pyrunc.cmd_cgroups", "main", "ps displays the processes running inside a container"),
-    "exec": ("pyrunc.exec", "main", "execute new process inside the container"),
-    "pause": ("pyrunc.cmd_cgroups", "main", "pause suspends all processes inside the container"),
-    "resume": ("pyrunc.cmd_cgroups", "main", "resumes all processes that have been previously "
+    "list": ("pyrunc.commands.info", "cmd_list", "lists containers started by pyrunc with the "
+             "given root"),
+    "ps": ("pyrunc.commands.cgroups", "main",
+           "ps displays the processes running inside a container"),
+    "exec": ("pyrunc.commands.exec", "main", "execute new process inside the container"),
+    "pause": ("pyrunc.commands.cgroups", "main",
+              "pause suspends all processes inside the container"),
+    "resume": ("pyrunc.commands.cgroups", "main", "resumes all processes that have been previously "
                "paused"),
-    "events": ("pyrunc.cmd_cgroups", "main", "display container events such as OOM "
+    "events": ("pyrunc.commands.cgroups", "main", "display container events such as OOM "
                "notifications, cpu, memory, and IO usage statistics"),
-    "update": ("pyrunc.cmd_cgroups", "main", "update container resource constraints"),
-    "spec": ("pyrunc.commands", "cmd_spec", "create a new specification file"),
-    "features": ("pyrunc.commands", "cmd_features", "show the enabled features"),
+    "update": ("pyrunc.commands.cgroups", "main", "update container resource constraints"),
+    "spec": ("pyrunc.commands.info", "cmd_spec", "create a new specification file"),
+    "features": ("pyrunc.commands.info", "cmd_features", "show the enabled features"),
     "checkpoint": ("pyrunc.checkpoint", "cmd_checkpoint", "checkpoint a running container"),
     "restore": ("pyrunc.checkpoint", "cmd_restore", "restore a container from a previous "
                 "checkpoint"),
@@ -230,13 +222,13 @@ def main(argv: list[str] | None = None) -> None:
         if g["log-format"] not in ("text", "json"):
             raise UsageError(f"invalid log-format: {g['log-format']}")
         if g["version"]:
-            from pyrunc.commands import version
+            from pyrunc.commands.info import version
             sys.stdout.write(version())
             exit_now(0)
         rest = argv[i:]
         if not rest or g["help"] or rest[0] in ("help", "h"):
-            from pyrunc.commands import usage
-            sys.stdout.write(usage())
+            from pyrunc.commands.info import usage
+            sys.stdout.write(usage(COMMANDS, GLOBAL_FLAGS))
             exit_now(0)
         cmd_name = rest[0]
         if cmd_name in LONG_RUNNING:

@@ -69,7 +69,7 @@ def mounted_hierarchies() -> tuple[list[tuple[frozenset[str], str, str]], tuple[
     super options (``rw,cpu,cpuacct``, ``rw,name=systemd``).  The first mount of a hierarchy
     wins: the kernel lists the original mounts before bind mounts of them.
     """
-    from pyrunc import mountinfo
+    from pyrunc.host import mountinfo
     v1: list[tuple[frozenset[str], str, str]] = []
     unified = None
     for m in mountinfo.read():
