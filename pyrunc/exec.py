@@ -300,6 +300,11 @@ def exec_process(store, cid: str, o: dict, args: list[str]) -> int:
         forwarding.stop()
 
 
+def _in_user_namespace() -> bool:
+    from pyrunc.cli import in_user_namespace
+    return in_user_namespace()
+
+
 def spawn_exec(st, proc, o: dict, console_fd: int) -> int:
     """Start the process (it has exec'd, or failed with an error, when this returns): its pid."""
     from pyrunc.cgroups import Cgroup
@@ -334,6 +339,10 @@ def spawn_exec(st, proc, o: dict, console_fd: int) -> int:
         if o.get("cgroup"):
             cg = sub_cgroup(cg, o["cgroup"])
         from pyrunc.planner import CLONE_NEWCGROUP
+        if os.geteuid() != 0 or _in_user_namespace():
+            # rootless: a cgroup this process may not enter is left, as runc does (its
+            # process then runs in the caller's cgroup)
+            cg = cg.movable_here()
         join = cg.join_ops(move_self=any(f == CLONE_NEWCGROUP for f, _ in namespaces))
     mp = st.config.get("memoryPolicy")
     if mp is not None:
