@@ -12,7 +12,7 @@ SCHEMA_SRC := /usr/share/gocode/src/github.com/opencontainers/runtime-spec/schem
 BUILD_DEB_PACKAGES := gcc make libc6-dev musl-tools libseccomp-dev libffi-dev python3-venv python3-dev
 TEST_DEB_PACKAGES := busybox-static runc crun procps iproute2 util-linux iptables \
 	golang-github-opencontainers-specs-dev containerd docker.io docker-compose golang-github-containers-common \
-	uidmap
+	uidmap podman slirp4netns rootlesskit dbus-user-session
 DEB_PACKAGES := $(BUILD_DEB_PACKAGES) $(TEST_DEB_PACKAGES)
 PIP_PACKAGES := cffi pytest jsonschema wheel jeepney
 

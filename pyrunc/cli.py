@@ -25,18 +25,12 @@ def default_root() -> tuple[str, bool]:
     if not xdg:
         return DEFAULT_ROOT, False
     if os.geteuid() == 0:
+        from pyrunc.host import in_user_namespace
         if not in_user_namespace() or os.environ.get("USER", "") == "root":
             return DEFAULT_ROOT, False
     return xdg.rstrip("/") + "/pyrunc", True
 
 
-def in_user_namespace() -> bool:
-    """Whether this process runs in a user namespace other than the initial one (moby's
-    RunningInUserNS): the initial one maps every id to itself, as one line."""
-    try:
-        return os.read_file("/proc/self/uid_map").split() != [b"0", b"0", b"4294967295"]
-    except OSError:
-        return False
 
 
 GLOBAL_FLAGS = [
@@ -82,6 +76,7 @@ class Ctx:
         limits and names no cgroupsPath (Cgroup.create_rootless)."""
         v = str(self.rootless)
         if v in ("", "auto", "Auto", "AUTO"):
+            from pyrunc.host import in_user_namespace
             return os.geteuid() != 0 or in_user_namespace()
         if v in ("true", "1", "t", "T", "TRUE", "True"):
             return True

@@ -211,7 +211,7 @@ def destroy(st: State, cgroup_json: dict | None) -> None:
             cg.destroy()
     if cgroup_json and cgroup_json.get("unit"):  # --systemd-cgroup: its scope unit too
         from pyrunc.cgroups import systemd
-        systemd.stop(cgroup_json["unit"])
+        systemd.stop(cgroup_json["unit"], user=bool(cgroup_json.get("user")))
     if st.pid:
         _reap_if_child(st.pid)
     if os.path.isdir(os.path.join(st.dir, "notify")):

@@ -94,8 +94,10 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
     unit_props = None
     if opts.systemd_cgroup:  # a transient scope unit (cgroups/systemd.py)
         from pyrunc.cgroups import systemd
-        cgroup = systemd.resolve(cfg.linux.cgroups_path, cid)
-        unit_props = systemd.unit_properties(cgroup, cfg, systemd.manager().version)
+        # rootless: the user's own systemd instance (runc's rootless systemd driver)
+        cgroup = systemd.resolve(cfg.linux.cgroups_path, cid, user=opts.rootless_cgroups)
+        unit_props = systemd.unit_properties(cgroup, cfg,
+                                             systemd.manager(cgroup.user_bus).version)
     else:
         cgroup = Cgroup.resolve(cfg.linux.cgroups_path, cid)
     if log.debug_enabled:
@@ -145,7 +147,7 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
     try:
         record(st, cfg, bundle, cgroup)
         st.save()  # from here on, `delete -f` knows which cgroups to clean
-        if rootless:
+        if rootless and unit_props is None:  # a user's scope is made by the user's systemd
             cgroup.create_rootless(bool(cfg.linux.cgroups_path), cfg.linux.resources)
             st.cgroup = cgroup.to_json() if cgroup.paths else None
             st.save()

@@ -336,6 +336,11 @@ def spawn_exec(st, proc, o: dict, console_fd: int) -> int:
         if o.get("cgroup"):
             cg = sub_cgroup(cg, o["cgroup"])
         from pyrunc.plan.kernel import CLONE_NEWCGROUP
+        from pyrunc.host import in_user_namespace
+        if os.geteuid() != 0 or in_user_namespace():
+            # rootless: a cgroup this process may not enter is left, as runc does (its
+            # process then runs in the caller's cgroup)
+            cg = cg.movable_here()
         join = cg.join_ops(move_self=any(f == CLONE_NEWCGROUP for f, _ in namespaces))
     mp = st.config.get("memoryPolicy")
     if mp is not None:

@@ -20,7 +20,7 @@ def features() -> dict:
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": caps.NAMES[:caps.last_cap() + 1],
-            "cgroup": {"v1": True, "v2": True, "systemd": _systemd(), "systemdUser": False,
+            "cgroup": {"v1": True, "v2": True, "systemd": _systemd(), "systemdUser": _systemd(),
                        "rdma": True},
             "seccomp": seccomp_features(),  # the table the compiler itself uses
             "apparmor": {"enabled": apparmor_enabled()},

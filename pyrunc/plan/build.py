@@ -449,8 +449,14 @@ class Planner:
 
     def _devices(self) -> None:
         p = self.plan
+        bind = self.userns
+        if not bind:
+            # runc's useBindMount: also when pyrunc itself runs in a user namespace (conmon
+            # under rootless Podman, dockerd under rootlesskit) and the config adds none
+            from pyrunc.host import in_user_namespace
+            bind = in_user_namespace()
         for path, (mode, major, minor, uid, gid) in self._device_table().items():
-            if self.userns and mode & 0o170000 != S_IFIFO:
+            if bind and mode & 0o170000 != S_IFIFO:
                 # mknod of a device is not allowed in a user namespace (a fifo is): bind the
                 # host's node instead.
                 p.add("MKFILE", path, 0o644)
