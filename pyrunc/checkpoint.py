@@ -203,7 +203,8 @@ def _rootfs_rel(rootfs: str, dest: str) -> str:
 def _external_mounts(cfg, cgroup, restore: bool) -> list[tuple[str, str]]:
     """(key, value) ext_mnt pairs: on dump, destination -> name in the image (the destination,
     "/dev/null" for a masked file); on restore, that name -> the host path to bind there."""
-    from pyrunc.planner import DEFAULT_DEVICES, Planner
+    from pyrunc.plan.build import Planner
+    from pyrunc.plan.kernel import DEFAULT_DEVICES
     pairs: list[tuple[str, str]] = []
     has_cgroupns = cfg.linux.namespace("cgroup") is not None
     for m in cfg.mounts:
@@ -411,7 +412,7 @@ def _destroy_checkpointed(st: State) -> None:
         destroy(st, cgroup_json=st.cgroup)
         hooks_cfg = _state_hooks(st)
         if hooks_cfg:
-            from pyrunc import hooks
+            from pyrunc.host import hooks
             hooks.run_stage(hooks_cfg, "poststop", st, warn_only=True)
     except PyruncError as e:
         log.warning(str(e))
@@ -421,8 +422,7 @@ def _destroy_checkpointed(st: State) -> None:
 def cmd_restore(ctx, argv: list[str]) -> int:
     o, pos = parse(argv, RESTORE_FLAGS)
     cid = one_id(pos, "restore")
-    from pyrunc.cli import check_systemd
-    check_systemd(ctx)
+    ctx.check_systemd()
     from pyrunc import criu_rpc
     rpc = criu_rpc.rpc()
     try:
@@ -439,7 +439,7 @@ def _restore(ctx, cid: str, o: dict, rpc) -> State:
     from pyrunc import jsonio
     from pyrunc.cgroups import Cgroup
     from pyrunc.container import destroy
-    from pyrunc.create import check_bundle, connect_console, record, write_pid_file
+    from pyrunc.commands.create import check_bundle, connect_console, record, write_pid_file
     bundle = os.path.abspath(o["bundle"] or ".")
     cfg = config_mod.load(bundle)
     check_bundle(cfg, bundle, o["console-socket"] or None)
@@ -529,7 +529,7 @@ def _restore(ctx, cid: str, o: dict, rpc) -> State:
 
         def notify(script: str, pid: int, got: list[int]) -> None:
             if script == "setup-namespaces" and cfg.hooks:
-                from pyrunc import hooks
+                from pyrunc.host import hooks
                 st.pid = pid
                 hooks.run_stage(cfg.hooks, "prestart", st, status="created")
                 hooks.run_stage(cfg.hooks, "createRuntime", st, status="created")
@@ -584,7 +584,7 @@ def _make_mountpoints(cfg) -> None:
     every mount's destination but cgroup ones and those on a tmpfs (CRIU restores a tmpfs's
     contents itself); a file for a bind of a file, else a directory.  Walked inside the rootfs
     without following any symlink: a destination through a symlink is left to CRIU."""
-    from pyrunc.planner import Planner
+    from pyrunc.plan.build import Planner
     tmpfs = [m.destination.rstrip("/") + "/" for m in cfg.mounts if m.type == "tmpfs"]
     root = os.open(cfg.root_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:

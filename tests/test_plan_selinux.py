@@ -3,7 +3,7 @@ exec --process-label and linux.mountLabel, checked on the plan itself (tests/tes
 runs real containers where SELinux is enabled).
 
 The development host has no SELinux, so the tests that need the planner to accept a label point
-pyrunc.selinux at a directory standing in for selinuxfs (``enforce`` there says SELinux is on,
+pyrunc.plan.selinux at a directory standing in for selinuxfs (``enforce`` there says SELinux is on,
 and a ``context`` that takes any write says every label is defined): only the planning is under
 test here, the kernel's own answers are the guest's.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from pyrunc import selinux
+from pyrunc.plan import selinux
 from pyrunc.errors import ConfigError, PyruncError
 
 LABEL = "system_u:system_r:container_t:s0:c1,c2"
@@ -30,11 +30,12 @@ def fake_selinuxfs(tmp_path, monkeypatch):
 def _plan(edit=None, **kw):
     from conformance.bundle import default_config
     from pyrunc.config import Config
-    from pyrunc.planner import Fds, Planner
+    from pyrunc.plan import InitFds
+    from pyrunc.plan.build import Planner
     cfg = default_config(["true"])
     if edit:
         edit(cfg)
-    return Planner(Config(cfg, "/nonexistent-bundle"), Fds(0, fifo=5, console=None),
+    return Planner(Config(cfg, "/nonexistent-bundle"), InitFds(0, ["fifo"]),
                    container_id="c1", **kw).build()
 
 
@@ -128,8 +129,8 @@ def test_mount_label_on_the_v1_cgroup_tmpfs(fake_selinuxfs):
 
 
 def test_exec_plan_writes_the_label(fake_selinuxfs):
-    from pyrunc.config import Process
-    from pyrunc.exec import exec_plan
+    from pyrunc.config.process import Process
+    from pyrunc.commands.exec import exec_plan
     from conformance.bundle import default_config
     raw = default_config(["true"])["process"]
     raw["selinuxLabel"] = LABEL
@@ -140,8 +141,8 @@ def test_exec_plan_writes_the_label(fake_selinuxfs):
 
 @pytest.mark.skipif(selinux.enabled(), reason="this host has SELinux")
 def test_exec_label_refused_where_selinux_is_off():
-    from pyrunc.config import Process
-    from pyrunc.exec import exec_plan
+    from pyrunc.config.process import Process
+    from pyrunc.commands.exec import exec_plan
     from conformance.bundle import default_config
     raw = default_config(["true"])["process"]
     raw["selinuxLabel"] = LABEL
@@ -153,7 +154,7 @@ def test_exec_process_file_gets_the_containers_label_and_profile(tmp_path):
     """runc (newInitConfig): a --process without its own label or profile gets the
     container's; the flags still override the container's process."""
     from pyrunc import jsonio
-    from pyrunc.exec import build_process
+    from pyrunc.commands.exec import build_process
     base = {"args": ["sh"], "cwd": "/", "selinuxLabel": LABEL, "apparmorProfile": "p1"}
     f = tmp_path / "process.json"
     f.write_text(jsonio.dumps({"args": ["true"], "cwd": "/"}))
@@ -167,7 +168,7 @@ def test_exec_process_file_gets_the_containers_label_and_profile(tmp_path):
 
 
 def test_features_reports_selinux(fake_selinuxfs, tmp_path, monkeypatch):
-    from pyrunc import features
+    from pyrunc.commands import features
     assert features.features()["linux"]["selinux"] == {"enabled": True}
     monkeypatch.setattr(selinux, "SELINUXFS", str(tmp_path / "absent"))
     assert features.features()["linux"]["selinux"] == {"enabled": False}

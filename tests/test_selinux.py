@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-from pyrunc import selinux
+from pyrunc.plan import selinux
 from tests.helpers_exec import running
 
 pytestmark = pytest.mark.skipif(not selinux.enabled(), reason="SELinux is not enabled")
