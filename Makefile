@@ -96,6 +96,8 @@ vm-image: vm-deps
 
 # make passes PYTEST_ARGS and CMD given on its command line in the environment; vm/run.sh hands
 # PYTEST_ARGS on to the guest's `make test` (VM_PASS_ENV), and CMD is never re-quoted here.
+# VM_LSM=selinux boots the same image with SELinux (permissive) instead of AppArmor:
+#   make test-vm VM_LSM=selinux PYTEST_ARGS=tests/test_selinux.py
 test-vm: vm-deps
 	img=$$($(VM_IMAGE)) && vm/run.sh "$$img" 'make test'
 

@@ -21,8 +21,10 @@ cache=${VM_CACHE:-/var/cache/pyrunc-vm}
 # tests drive besides the project's own packages (criu, podman with uidmap's newuidmap), rsync for
 # the guest's copy of the checkout, git for the Makefile's `git rev-parse`, kmod so the kernel
 # loads 9p, overlay, veth and netfilter modules on demand.
+# SELinux's policy and tools are there too, inert unless the kernel is booted with SELinux as
+# its LSM (vm/run.sh with VM_LSM=selinux): one image serves both lanes.
 GUEST_PACKAGES="linux-image-amd64 systemd-sysv udev dbus apparmor apparmor-utils criu podman uidmap rsync git kmod
-ca-certificates xz-utils"
+ca-certificates xz-utils selinux-basics selinux-policy-default"
 
 key=$( { cat "$0"; find "$here/image" -type f | LC_ALL=C sort | xargs cat;
          echo "$DEB_PACKAGES"; echo "$PIP_PACKAGES"; } | sha256sum | cut -c1-16)
@@ -146,6 +148,23 @@ chroot "$root" systemctl -q disable docker.service docker.socket containerd.serv
 chroot "$root" systemctl -q mask apt-daily.timer apt-daily-upgrade.timer man-db.timer \
     e2scrub_all.timer fstrim.timer systemd-tmpfiles-clean.timer 2>/dev/null || true
 
+t_label0=$(date +%s)
+log "SELinux: permissive, the filesystem labelled"
+# For VM_LSM=selinux boots (security=selinux): systemd loads the policy named here. Permissive,
+# so a denial the stock policy has for the lane's own driver (a script run from a 9p share) is
+# logged, not enforced; label transitions (what the tests check) happen all the same. Every
+# file is labelled now, with setfiles in the chroot (it labels directories and symlinks through
+# /proc/self/fd, hence the chroot's own /proc, left out of the walk), checked against the
+# policy, and mkfs.ext4 -d copies the labels into the image with the other xattrs: no
+# autorelabel at boot, which under TCG would take minutes.
+printf 'SELINUX=permissive\nSELINUXTYPE=default\n' >"$root/etc/selinux/config"
+policy=$(ls "$root"/etc/selinux/default/policy/policy.* | sort -V | tail -1)
+unshare --mount --propagation private /bin/sh -ec '
+    mount -t proc proc "$1/proc"
+    chroot "$1" setfiles -F -e /proc -c "$2" /etc/selinux/default/contexts/files/file_contexts /
+' sh "$root" "${policy#"$root"}" >"$work/setfiles.log" 2>&1 || { tail -20 "$work/setfiles.log" >&2; exit 1; }
+t_label=$(date +%s)
+
 mkdir -p "$work/out"
 kernel=$(ls "$root"/boot/vmlinuz-* | sort -V | tail -1)
 cp "$kernel" "$work/out/vmlinuz"
@@ -159,8 +178,8 @@ truncate -s $(( used_mb + 8192 ))M "$work/out/disk.img"
 mkfs.ext4 -q -L pyrunc-vm -d "$root" "$work/out/disk.img" >"$work/mkfs.log" 2>&1 \
     || { cat "$work/mkfs.log" >&2; exit 1; }
 t3=$(date +%s)
-printf 'debootstrap %ss, packages+wheels %ss, image %ss, total %ss\n' \
-    $((t1 - t0)) $((t2 - t1)) $((t3 - t2)) $((t3 - t0)) >"$work/out/build-times"
+printf 'debootstrap %ss, packages+wheels %ss, SELinux labels %ss, image %ss, total %ss\n' \
+    $((t1 - t0)) $((t2 - t1)) $((t_label - t_label0)) $((t3 - t2)) $((t3 - t0)) >"$work/out/build-times"
 log "built in $((t3 - t0)) s: $(cat "$work/out/build-times")"
 
 touch "$work/out/.done"

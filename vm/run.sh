@@ -12,6 +12,8 @@
 #   VM_MEM, VM_CPUS  guest memory (default 6G) and vCPUs (default 2)
 #   VM_CPU       the CPU model QEMU emulates (default max)
 #   VM_KERNEL_ARGS  more words for the guest kernel's command line
+#   VM_LSM       the guest's major LSM: apparmor (default, Debian's) or selinux (security=selinux
+#                selinux=1: the image's permissive policy and labels, see build-image.sh)
 #   VM_ACCEL     QEMU accelerator (default tcg,thread=multi: this machine's /dev/kvm cannot boot
 #                Debian's kernel; `kvm` where it can)
 #
@@ -19,6 +21,11 @@
 # without reporting a status (it failed to boot, or the driver unit could not run).
 set -euo pipefail
 
+case ${VM_LSM:-apparmor} in
+    apparmor) lsm_args= ;;
+    selinux) lsm_args="security=selinux selinux=1" ;;
+    *) echo "vm/run: VM_LSM must be apparmor or selinux, not '$VM_LSM'" >&2; exit 125 ;;
+esac
 image=${1:?image directory (vm/build-image.sh prints it)}
 cmd=${2:?command}
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -71,7 +78,7 @@ qemu-system-x86_64 \
     -accel "${VM_ACCEL:-tcg,thread=multi}" -cpu "${VM_CPU:-max}" -smp "${VM_CPUS:-2}" -m "${VM_MEM:-6G}" \
     -machine q35 -nographic -monitor none -nic none -no-reboot \
     -kernel "$image/vmlinuz" -initrd "$image/initrd.img" \
-    -append "root=/dev/vda rw console=ttyS0 panic=1 quiet mitigations=off pyrunc.vm=1 ${VM_KERNEL_ARGS:-}" \
+    -append "root=/dev/vda rw console=ttyS0 panic=1 quiet mitigations=off pyrunc.vm=1 $lsm_args ${VM_KERNEL_ARGS:-}" \
     -drive "file=$image/disk.img,format=raw,if=virtio,cache=unsafe" -snapshot \
     -virtfs "local,path=$repo,mount_tag=pyrunc-src,security_model=none,readonly=on" \
     -virtfs "local,path=$run/share,mount_tag=pyrunc-out,security_model=none" \

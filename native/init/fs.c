@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
@@ -276,6 +277,19 @@ void op_proc_write(const char *path, const char *data, uint32_t len)
         die_errno("write /proc/%s", path);
     close(fd);
     close(proc);
+}
+
+void op_setxattr(const char *path, const char *name, const char *value, uint32_t len)
+{
+    char p[64];
+    int fd = open_in_root(path, O_PATH, 0);
+    if (fd < 0)
+        die_errno("open %s to set its %s", path, name);
+    /* an O_PATH fd takes no fsetxattr: its /proc/self/fd link leads to the file itself */
+    fd_path(fd, p, sizeof(p));
+    if (setxattr(p, name, value, len, 0) < 0)
+        die_errno("set %s of %s to %.*s", name, path, (int)len, value);
+    close(fd);
 }
 
 static unsigned long locked_flags(const char *path)
@@ -643,7 +657,7 @@ void op_reopen_devnull(void)
     close(fd);
 }
 
-void op_mask(const char *path)
+void op_mask(const char *path, const char *data)
 {
     struct stat st;
     char tpath[64], spath[64];
@@ -657,7 +671,7 @@ void op_mask(const char *path)
         die_errno("stat %s", path);
     fd_path(fd, tpath, sizeof(tpath));
     if (S_ISDIR(st.st_mode)) {
-        if (mount("tmpfs", tpath, "tmpfs", MS_RDONLY, NULL) < 0)
+        if (mount("tmpfs", tpath, "tmpfs", MS_RDONLY, *data ? data : NULL) < 0)
             die_errno("mask %s", path);
     } else {
         int nfd = verified_devnull();

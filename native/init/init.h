@@ -56,7 +56,7 @@ void op_pivot_root(void);
 void op_move_root(void);
 void op_chroot(void);
 void op_reopen_devnull(void);
-void op_mask(const char *path);
+void op_mask(const char *path, const char *data);
 void op_readonly(const char *path);
 void op_remount_ro(const char *path);
 void op_mount_tmpcopyup(const char *src, const char *target, const char *fstype,
@@ -66,6 +66,7 @@ void op_idmap_tree(uint64_t slot, const char *src, uint64_t recursive,
 void op_mount_tree(uint64_t slot, const char *target);
 void op_open_tree(uint64_t slot, const char *src, uint64_t recursive);
 void op_proc_write(const char *path, const char *data, uint32_t len);
+void op_setxattr(const char *path, const char *name, const char *value, uint32_t len);
 void op_check_dir(const char *path);
 
 /* attrs.c: scheduling attributes */

@@ -197,6 +197,9 @@ int main(int argc, char **argv)
         case OP_PROC_WRITE:
             op_proc_write(arg_str(r, 0), r->args[1].data, r->args[1].len);
             break;
+        case OP_SETXATTR:
+            op_setxattr(arg_str(r, 0), arg_str(r, 1), r->args[2].data, r->args[2].len);
+            break;
         case OP_UID_MAP:
             maps.uid_map = &r->args[0];
             break;
@@ -284,7 +287,7 @@ int main(int argc, char **argv)
             op_reopen_devnull();
             break;
         case OP_MASK:
-            op_mask(arg_str(r, 0));
+            op_mask(arg_str(r, 0), arg_str(r, 1));
             break;
         case OP_READONLY:
             op_readonly(arg_str(r, 0));

@@ -77,6 +77,10 @@ def build_process(base: dict, o: dict, args: list[str]) -> dict:
         p = jsonio.load_file(o["process"], o["process"])
         if not isinstance(p, dict):
             raise PyruncError(f"{o['process']}: must be a JSON object")
+        # runc (newInitConfig): a process without its own label or profile gets the container's
+        for key in ("apparmorProfile", "selinuxLabel"):
+            if not p.get(key) and base.get(key):
+                p[key] = base[key]
         return p
     if not args:
         raise PyruncError("process args cannot be empty")
@@ -195,8 +199,9 @@ def exec_plan(namespaces: list[tuple[int, str]], proc, seccomp, preserve: int,
     sched_ops(p, proc)
     mempolicy_ops(p, mempolicy)
     apparmor_ops(p, proc.apparmor_profile, "apparmor profile")
-    if proc.selinux_label:
-        raise PyruncError("process label: SELinux is not enabled on this host")
+    if proc.selinux_label:  # last before seccomp and the credential switch, as in runc
+        from pyrunc.plan.selinux import exec_label_ops
+        exec_label_ops(p, proc.selinux_label, "process label")
     set_groups = may_set_groups()
     if set_groups and init_pid:
         try:

@@ -6,6 +6,7 @@ from pyrunc.config import caps
 from pyrunc.config import HOOK_STAGES
 from pyrunc.config.linux import MPOL_FLAGS, MPOL_MODES
 from pyrunc.host.probes import apparmor_enabled
+from pyrunc.plan.selinux import enabled as selinux_enabled
 from pyrunc.plan.kernel import EXTRA_MOUNT_OPTIONS, MOUNT_FLAGS, PROPAGATION, RECURSIVE_ATTRS
 
 
@@ -24,7 +25,7 @@ def features() -> dict:
                        "rdma": True},
             "seccomp": seccomp_features(),  # the table the compiler itself uses
             "apparmor": {"enabled": apparmor_enabled()},
-            "selinux": {"enabled": False},
+            "selinux": {"enabled": selinux_enabled()},
             # pyrunc cannot apply Intel RDT (a config with it is refused), nor its 1.3 fields
             "intelRdt": {"enabled": False, "schemata": False, "monitoring": False},
             "memoryPolicy": {"modes": sorted(MPOL_MODES), "flags": sorted(MPOL_FLAGS)},

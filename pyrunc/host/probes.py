@@ -56,9 +56,9 @@ def check_namespace_path(path: str, ns_type: str, jpath: str) -> None:
 
 
 def unsupported_lsm(what: str) -> str:
-    """Why an AppArmor/SELinux/Intel RDT field cannot be applied here: never ignore it."""
+    """Why an AppArmor/Intel RDT field cannot be applied here: never ignore it (SELinux's
+    fields: pyrunc.plan.selinux.check_label)."""
     name, probe = {"apparmor": ("AppArmor", "/sys/module/apparmor/parameters/enabled"),
-                   "selinux": ("SELinux", "/sys/fs/selinux/enforce"),
                    "rdt": ("Intel RDT", "/sys/fs/resctrl/info")}[what]
     present = apparmor_enabled() if what == "apparmor" else os.path.exists(probe)
     if not present:

@@ -88,8 +88,9 @@ OPS: list[tuple[str, int, str, str]] = [
     ("SYMLINK", 17, "ss", "symlink in-root s2 pointing to s1 (kept if it exists)"),
     ("PIVOT_ROOT", 18, "", "pivot_root into ROOT, detach the old root, chdir /"),
     ("MOVE_ROOT", 19, "", "for --no-pivot: move ROOT onto / and chroot into it"),
-    ("MASK", 20, "s", "cover in-root s: a directory with a read-only tmpfs, "
-                      "anything else with the verified /dev/null; absent paths are skipped"),
+    ("MASK", 20, "ss", "cover in-root s1: a directory with a read-only tmpfs (mount data s2: "
+                       "linux.mountLabel's context option, or empty), "
+                       "anything else with the verified /dev/null; absent paths are skipped"),
     ("READONLY", 21, "s", "bind in-root s onto itself read-only; absent paths are skipped"),
     ("REMOUNT_RO", 22, "s", "remount in-root s (a mount point) read-only, keeping its flags"),
     ("SETHOSTNAME", 23, "s", "sethostname"),
@@ -165,6 +166,8 @@ OPS: list[tuple[str, int, str, str]] = [
                                "the same access mode (runc's reOpenDevNull), so no fd of the "
                                "host's /dev/null stays (CRIU cannot dump a file outside the "
                                "container's mounts); no /dev/null in the container: nothing"),
+    ("SETXATTR", 76, "sss", "setxattr(in-root s1, name s2, value s3) on the file s1 leads to "
+                            "(linux.mountLabel on an mqueue mount: security.selinux)"),
 ]
 
 # Sync messages, init -> pyrunc (name, kind byte, payload): the C side's SYNC_* constants.

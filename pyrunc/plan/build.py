@@ -65,12 +65,21 @@ class Planner:
         self.dev_remount_ro: tuple | None = None  # a read-only /dev, remounted after filling
         self.net_devices: list = []  # netdev.Device: linux.netDevices, for create to move
         self.rbinds: list[tuple[str, str]] = []  # (host source, destination) of rbinds so far
+        self.mount_label: str | None = None  # linux.mountLabel, checked (see plan.selinux)
 
     def build(self) -> Plan:
         cfg = self.cfg
         if cfg.process is None:
             raise ConfigError("process", "is required to create a container")
         self._validate_namespaces()
+        label = cfg.process.selinux_label
+        if cfg.linux.mount_label or label:  # refused before anything else is planned
+            from pyrunc.plan import selinux
+            if label:
+                selinux.check_label(label, "process.selinuxLabel")
+            if cfg.linux.mount_label:
+                selinux.check_label(cfg.linux.mount_label, "linux.mountLabel")
+                self.mount_label = cfg.linux.mount_label
         enter_cgroup_ops(self.plan, cfg.process, self.cgroup_join, self.own_affinity)
         inherited_attrs(self.plan, cfg.process)
         self._namespaces()
@@ -80,6 +89,8 @@ class Planner:
         if not self.no_new_keyring:
             # runc gives every container a session keyring of its own, so containers do not
             # share the host's keys (--no-new-keyring keeps the caller's).
+            if label:
+                selinux.keycreate_ops(p, label)
             p.add("SESSION_KEYRING", "_ses." + self.container_id)
         self._rootfs()
         self._process_attrs(cfg.process)
@@ -260,7 +271,7 @@ class Planner:
         p.add("REOPEN_DEVNULL")
         self._names_and_sysctls()
         for path in lx.masked_paths:
-            p.add("MASK", path)
+            p.add("MASK", path, self._labelled(""))
         for path in lx.readonly_paths:
             p.add("READONLY", path)
         if cfg.root_readonly:
@@ -350,7 +361,8 @@ class Planner:
             check_proc_mount(m, None)
             # Fill the tmpfs while it is writable; a read-only one is remounted after.
             p.add("MKDIRS", dest, 0o755)
-            p.add("MOUNT_TMPCOPYUP", m.source or m.type, dest, m.type, flags & ~MS_RDONLY, data)
+            p.add("MOUNT_TMPCOPYUP", m.source or m.type, dest, m.type, flags & ~MS_RDONLY,
+                  self._labelled(data))
             if flags & MS_RDONLY:
                 p.add("MOUNT", "", dest, "", MS_REMOUNT | flags, data)
         else:
@@ -365,11 +377,24 @@ class Planner:
                 # point) and remounts it read-only last (_rootfs_mounts)
                 self.dev_remount_ro = (m.source or m.type, m.type, flags | MS_REMOUNT, data)
                 flags &= ~MS_RDONLY
-            p.add("MOUNT", m.source or m.type, dest, m.type, flags, data)
+            if m.type in ("proc", "sysfs", "mqueue"):
+                p.add("MOUNT", m.source or m.type, dest, m.type, flags, data)
+            else:
+                p.add("MOUNT", m.source or m.type, dest, m.type, flags, self._labelled(data))
+            if m.type == "mqueue" and self.mount_label:
+                # runc labels the mqueue root after mounting it (older kernels refused context=)
+                p.add("SETXATTR", dest, "security.selinux", self.mount_label)
         for f in prop:
             p.add("PROPAGATE", dest, f)
         if aset or aclr:
             p.add("MOUNT_SETATTR", dest, AT_RECURSIVE, aset, aclr)
+
+    def _labelled(self, data: str) -> str:
+        """A new filesystem's mount data with linux.mountLabel's context option."""
+        if not self.mount_label:
+            return data
+        from pyrunc.plan.selinux import mount_data
+        return mount_data(data, self.mount_label)
 
     def _bind_source(self, m: Mount) -> str:
         """The host path of a bind mount's source (relative ones are in the bundle)."""
@@ -400,7 +425,8 @@ class Planner:
                 return
             p.add("MOUNT", "cgroup2", dest, "cgroup2", flags & ~MS_BIND, "")
             return
-        p.add("MOUNT", "tmpfs", dest, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755")
+        p.add("MOUNT", "tmpfs", dest, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              self._labelled("mode=755"))
         for host_dir, name, links in binds:
             sub = f"{dest.rstrip('/')}/{name}"
             p.add("MKDIRS", sub, 0o755)
@@ -441,7 +467,7 @@ class Planner:
         own = next((a for op, a in self.cgroup_join if op == "CGROUP_CLONE_INTO"), None)
         if own is None:
             p.add("MOUNT", "tmpfs", dest, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                  "mode=755")
+                  self._labelled("mode=755"))
             return
         p.add("MOUNT", own, dest, "", MS_BIND, "")
         p.add("MOUNT", "", dest, "", MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | MS_NOEXEC |
@@ -515,15 +541,15 @@ class Planner:
         for r in proc.rlimits:
             p.add("RLIMIT", r.resource, r.soft, r.hard)
         apparmor_ops(p, proc.apparmor_profile, "process.apparmorProfile")
-        for value, jp, what in ((proc.selinux_label, "process.selinuxLabel", "selinux"),
-                                (lx.mount_label, "linux.mountLabel", "selinux"),
-                                (lx.intel_rdt, "linux.intelRdt", "rdt")):
-            if value or (what == "rdt" and value is not None):  # runc refuses even {}
-                raise ConfigError(jp, unsupported_lsm(what))
+        if lx.intel_rdt is not None:  # runc refuses even {}
+            raise ConfigError("linux.intelRdt", unsupported_lsm("rdt"))
         if lx.personality is not None:
             p.add("PERSONALITY", lx.personality)
         sched_ops(p, proc)
         mempolicy_ops(p, lx.memory_policy)
+        if proc.selinux_label:  # last before seccomp and the credential switch, as in runc
+            from pyrunc.plan.selinux import exec_label_ops
+            exec_label_ops(p, proc.selinux_label, "process.selinuxLabel")
 
     def _credentials(self, proc: Process, final: bool) -> None:
         """Capabilities, user, seccomp and exec (shared with exec: see add_credentials)."""

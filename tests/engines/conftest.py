@@ -74,7 +74,18 @@ def engines():
 
 @pytest.fixture
 def docker(engines):
-    """The engines, with every container/volume/network/task removed after each test."""
+    """The engines, with every container/volume/network/task removed after each test; dockerd
+    with the host's default cgroup driver (see cgroupfs_docker)."""
+    engines.use_cgroup_driver(eh.default_cgroup_driver())
+    yield engines
+    engines.remove_all()
+
+
+@pytest.fixture
+def cgroupfs_docker(engines):
+    """The engines with dockerd on native.cgroupdriver=cgroupfs (a restart on a systemd host,
+    whose default is systemd; the tests that use this come last, so it happens once)."""
+    engines.use_cgroup_driver("cgroupfs")
     yield engines
     engines.remove_all()
 

@@ -485,6 +485,12 @@ def make_busybox_rootfs(dest: str) -> None:
         f.write("root:x:0:\ntester:x:1000:\nnogroup:x:65534:\n")
 
 
+def default_cgroup_driver() -> str:
+    """What engines run with: systemd on a systemd host (Docker's own default on cgroup v2, said
+    here so it does not depend on that: the runtime gets --systemd-cgroup), cgroupfs elsewhere."""
+    return "systemd" if os.path.isdir("/run/systemd/system") else "cgroupfs"
+
+
 class Engines:
     """containerd + dockerd under one temp dir, with ENGINE_RUNTIME as Docker's default runtime."""
 
@@ -496,6 +502,7 @@ class Engines:
         self.before: dict | None = None
         self.procs: dict[str, subprocess.Popen] = {}
         self.stopped = False
+        self.cgroup_driver = ""  # dockerd's native.cgroupdriver (see use_cgroup_driver)
 
     # paths
     def p(self, *parts: str) -> str:
@@ -606,16 +613,14 @@ class Engines:
         self._spawn("containerd", [CONTAINERD, "--config", cfg])
         self._wait_ready("containerd", [CTR, "--address", self.containerd_sock, "version"], 30)
 
-    def _start_dockerd(self) -> None:
+    def _start_dockerd(self, driver: str = "") -> None:
+        self.cgroup_driver = driver or default_cgroup_driver()
         daemon_json = {
             "runtimes": {name: {"path": path} for name, path in self.runtimes.items()},
             "default-runtime": RUNTIME_NAME,
             "features": {"buildkit": False},
+            "exec-opts": [f"native.cgroupdriver={self.cgroup_driver}"],
         }
-        if os.path.isdir("/run/systemd/system"):
-            # What engines run with on a systemd host (Docker's own default on cgroup v2, said
-            # here so it does not depend on that): the runtime gets --systemd-cgroup.
-            daemon_json["exec-opts"] = ["native.cgroupdriver=systemd"]
         cfg = self.p("daemon.json")
         with open(cfg, "w") as f:
             json.dump(daemon_json, f, indent=2)
@@ -625,6 +630,18 @@ class Engines:
             "-H", f"unix://{self.docker_sock}", "--containerd", self.containerd_sock,
         ])
         self._wait_ready("dockerd", [DOCKER, "version"], 300)
+
+    def use_cgroup_driver(self, driver: str) -> None:
+        """Run dockerd with native.cgroupdriver=DRIVER from now on: unless it already does, it
+        is restarted with it (containerd, Docker's data and the image stay; the tests' containers
+        are removed first). The Docker tests run with the host's default driver and a few with
+        cgroupfs on a systemd host too, and a restart costs far less than a second lane."""
+        if driver == self.cgroup_driver:
+            return
+        self.remove_all()
+        dockerd = self.procs["dockerd"]
+        stop_pid(dockerd.pid, 30, dockerd)
+        self._start_dockerd(driver)
 
     def _import_image(self) -> None:
         rootfs = self.p("rootfs")

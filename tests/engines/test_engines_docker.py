@@ -11,7 +11,7 @@ import time
 import pytest
 
 import engine_harness as eh
-from cgroup_helpers import cgroup_dir, check_cgroup_setting
+from cgroup_helpers import cgroup_dir, check_cgroup_setting, is_v2_dir
 from engine_harness import run_in_pty
 
 pytestmark = pytest.mark.engines
@@ -546,3 +546,46 @@ def test_restart_policy(docker, name):
         time.sleep(0.2)
     assert st["RestartCount"] == 2
     assert st["State"]["ExitCode"] == 3
+
+
+# ------------------------------------------------------------ native.cgroupdriver=cgroupfs
+# Last in this file: on a systemd host, cgroupfs_docker restarts dockerd with the cgroupfs
+# driver (elsewhere it already runs with it), and a later `docker` test restarts it back.
+
+def test_cgroupfs_driver_run_rm_exit_code(cgroupfs_docker):
+    d = cgroupfs_docker
+    assert d.docker("info", "--format", "{{.CgroupDriver}}").stdout.strip() == "cgroupfs"
+    r = d.docker("run", "--rm", IMG, "sh", "-c", "echo out; echo err >&2; exit 7", check=False)
+    assert (r.returncode, r.stdout, r.stderr) == (7, "out\n", "err\n")
+
+
+def test_cgroupfs_driver_lifecycle(cgroupfs_docker, name):
+    """With native.cgroupdriver=cgroupfs the runtime gets cgroupsPath /docker/<id> (no
+    --systemd-cgroup): the container lives in /docker/<id> of each hierarchy, limited there,
+    through exec, pause, update, stop and start, and rm leaves no cgroup."""
+    d = cgroupfs_docker
+    cid = run_d(d, name, "--memory", "64m", "--pids-limit", "40")
+    pid = d.inspect(name)["State"]["Pid"]
+    dirs = {c: cgroup_dir(pid, c) for c in ("memory", "pids", "freezer")}
+    for c, path in dirs.items():
+        assert path.endswith(f"/docker/{cid}"), (c, path)
+    check_cgroup(d, name, "memory.limit_in_bytes", str(64 << 20))
+    check_cgroup(d, name, "pids.max", "40")
+    if is_v2_dir(dirs["pids"]):  # Docker's default on cgroup v2: a private cgroup namespace
+        assert d.docker("exec", name, "cat", "/proc/self/cgroup").stdout == "0::/\n"
+    else:
+        assert d.docker("exec", name, "echo", "hi").stdout == "hi\n"
+    d.docker("pause", name)
+    check_cgroup(d, name, "freezer.state", "FROZEN")
+    d.docker("unpause", name)
+    check_cgroup(d, name, "freezer.state", "THAWED")
+    d.docker("update", "--memory", "128m", name)
+    check_cgroup(d, name, "memory.limit_in_bytes", str(128 << 20))
+    d.docker("stop", "-t", "1", name)
+    d.docker("start", name)
+    assert cgroup_dir(d.inspect(name)["State"]["Pid"], "pids") == dirs["pids"]
+    d.docker("rm", "-f", name)
+    deadline = time.monotonic() + 10
+    while any(os.path.isdir(p) for p in dirs.values()):
+        assert time.monotonic() < deadline, f"cgroups left after docker rm: {dirs}"
+        time.sleep(0.1)

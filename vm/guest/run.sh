@@ -16,7 +16,8 @@ tty=/dev/ttyS1
 stty -F $tty raw -echo 2>/dev/null
 {
     echo "guest: $(uname -r), $(stat -fc %T /sys/fs/cgroup) on /sys/fs/cgroup," \
-         "LSM $(cat /sys/kernel/security/lsm 2>/dev/null), up $(cut -d' ' -f1 /proc/uptime) s"
+         "LSM $(cat /sys/kernel/security/lsm 2>/dev/null)$(test -e /sys/fs/selinux/enforce &&
+         echo " (SELinux enforce=$(cat /sys/fs/selinux/enforce))"), up $(cut -d' ' -f1 /proc/uptime) s"
     mkdir -p $work
     tar -xf $out/tree.tar -C $work
     cd $work
