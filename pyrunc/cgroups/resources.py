@@ -11,6 +11,7 @@ are runc's: kernel memory limits (obsolete, ignored with a warning, as runc 1.1 
 rules on ``update`` (runc update never changes them; containerd sends them anyway).
 """
 
+import errno
 from pyrunc import fastos as os  # os without its import cost (see fastos)
 
 from pyrunc.cgroups import V2, Cgroup, _read
@@ -314,11 +315,19 @@ def _hugetlb(plan: WritePlan, limits: list, path: str) -> None:
                               f"{', '.join(sizes) or 'none'}")
         items.append((p, ps, limit))
     d = plan.dir("hugetlb", path)
+    suffix = ".max" if plan.cg.mode == V2 else ".limit_in_bytes"
     for p, ps, limit in items:
-        if plan.cg.mode == V2:
-            plan.write(d, f"hugetlb.{ps}.max", str(limit), f"{p}.limit")
-        else:
-            plan.write(d, f"hugetlb.{ps}.limit_in_bytes", str(limit), f"{p}.limit")
+        plan.write(d, f"hugetlb.{ps}{suffix}", str(limit), f"{p}.limit")
+        # The reservation limit too where the kernel has it (5.7+), as runc does: a limit on
+        # faults alone lets a mmap reserve pages it is later SIGBUSed for touching.
+        plan.write(d, f"hugetlb.{ps}.rsvd{suffix}", str(limit), f"{p}.limit", _rsvd_missing_ok)
+
+
+def _rsvd_missing_ok(e: OSError) -> str | None:
+    """A kernel without hugetlb reservation accounting has no .rsvd files: skip, as runc does."""
+    if e.errno == errno.ENOENT:
+        return None
+    return f"cannot set the hugetlb reservation limit: {e.strerror}"
 
 
 def _network(plan: WritePlan, net: dict, path: str) -> None:
