@@ -9,6 +9,8 @@ Runs, in interleaved rounds, with a busybox bundle from conformance.bundle:
   5b. the lifecycle's calls of a pip-installed pyrunc (a wheel of this tree in a fresh venv)
       against the launcher (issue 17: under 0.2 ms apart)
   6. crun in 1-3, from a private mount namespace that hides the hybrid cgroup2 mount
+  6b. create and delete with and without --systemd-cgroup, pyrunc and runc
+      (tests/bench/bench_systemd.py; skipped with the reason where systemd is not PID 1)
   7. with --docker: `docker run --rm` latency (tests/bench/docker_latency.py)
 and prints one table: medians per runtime and the median of per-pair pyrunc/runc ratios.
 Nothing is asserted; the exit status is 1 only if a benchmark could not run or something was
@@ -16,6 +18,7 @@ left behind. Every container is deleted (also on Ctrl-C), then the bench checks 
 dir, cgroup or mount of its own is left. See tests/bench/README.md for what each number means.
 
     .venv/bin/python tests/bench/run.py [--runs N] [--quick] [--docker] [--markdown]
+                                        [--only WORD]
 """
 from __future__ import annotations
 
@@ -33,9 +36,10 @@ if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
 import bench_cases as cases  # noqa: E402
+import bench_systemd  # noqa: E402
 from bench_proc import HiddenCgroup2, become_subreaper, cgroup2_is_hybrid  # noqa: E402
 from bench_report import Row, markdown, table  # noqa: E402
-from bench_session import CRUN_OCI_VERSION, BenchError, Session, warn  # noqa: E402
+from bench_session import CRUN_OCI_VERSION, BenchError, BenchSkip, Session, warn  # noqa: E402
 
 PYRUNC = os.environ.get("BENCH_PYRUNC", "/usr/local/bin/pyrunc")
 RUNC = "/usr/sbin/runc"
@@ -112,6 +116,8 @@ def main() -> int:
                     help="also measure `docker run --rm` latency (starts containerd+dockerd; "
                          "up to a minute)")
     ap.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
+    ap.add_argument("--only", metavar="WORD", default="",
+                    help="run only the benchmarks whose name contains WORD (e.g. systemd)")
     args = ap.parse_args()
     runs = args.runs or (5 if args.quick else 30)
     warmup = 1 if args.quick else 2
@@ -150,11 +156,19 @@ def main() -> int:
             ("exec", lambda: cases.bench_exec(s, [pyrunc, runc], runs, warmup)),
             ("pip-installed", lambda: cases.bench_pip_installed(
                 s, pyrunc, s.add("pyrunc-pip", pip_installed(s.tmp)), runs, warmup)),
+            ("systemd cgroup", lambda: bench_systemd.bench_systemd(s, PYRUNC, RUNC, runs,
+                                                                   warmup)),
         ]
         for name, step in steps:
+            if args.only not in name:
+                continue
             print(f"  {name} ...", flush=True)
             try:
                 got = step()
+            except BenchSkip as e:
+                notes.append(f"{name}: skipped: {e}")
+                warn(f"  {name}: skipped: {e}")
+                continue
             except BenchError as e:
                 failed.append(f"{name}: {e}")
                 warn(f"  {name}: abandoned: {e}")
