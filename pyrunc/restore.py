@@ -63,7 +63,13 @@ def _restore(ctx, cid: str, o: dict, rpc) -> State:
             raise PyruncError(f"{image}/{DESCRIPTORS}: {e}") from None
         if not isinstance(links, list) or not all(isinstance(x, str) for x in links):
             raise PyruncError(f"{image}/{DESCRIPTORS}: not a list of strings")
-        cgroup = Cgroup.resolve(cfg.linux.cgroups_path, cid)
+        unit_props = None
+        if ctx.systemd_cgroup:  # a transient scope, with criu in it, as runc's Apply(criu)
+            from pyrunc.cgroups import systemd
+            cgroup = systemd.resolve(cfg.linux.cgroups_path, cid)
+            unit_props = systemd.unit_properties(cgroup, cfg, systemd.manager().version)
+        else:
+            cgroup = Cgroup.resolve(cfg.linux.cgroups_path, cid)
         opts.evasive_devices = True
         opts.rst_sibling = True
         ver = _Version(ctx.criu)
@@ -119,12 +125,17 @@ def _restore(ctx, cid: str, o: dict, rpc) -> State:
         mounted = True
         opts.root = root
         _make_mountpoints(cfg)
-        cgroup.create()
+        if unit_props is None:
+            cgroup.create()
         if o["console-socket"]:
             console = connect_console(o["console-socket"])
         from pyrunc import criu_rpc
         sw = criu_rpc.Swrk(ctx.criu, pass_fds=tuple(pass_fds))
-        cgroup.add(sw.pid)  # criu, and so the tree it restores, in the container's cgroups
+        # criu, and so the tree it restores, in the container's cgroups
+        if unit_props is not None:
+            systemd.start(cgroup, sw.pid, unit_props)
+        else:
+            cgroup.add(sw.pid)
         cgroup.apply(cfg.linux.resources or None, linux_devices=cfg.linux.devices)
         from pyrunc.cgroups import read_proc_cgroup
         for ctrl, path in read_proc_cgroup(sw.pid).items():
@@ -163,6 +174,8 @@ def _restore(ctx, cid: str, o: dict, rpc) -> State:
         if mounted:
             _unmount(root)
             mounted = False
+        if unit_props is not None and not cgroup.started and st.cgroup:
+            st.cgroup.pop("unit", None)  # not ours to stop: it may be another container's
         destroy(st, cgroup_json=st.cgroup)
         st.release()
         raise
