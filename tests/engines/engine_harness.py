@@ -611,6 +611,8 @@ class Engines:
             "runtimes": {name: {"path": path} for name, path in self.runtimes.items()},
             "default-runtime": RUNTIME_NAME,
             "features": {"buildkit": False},
+            # `docker checkpoint` is an experimental command (test_engines_checkpoint.py)
+            "experimental": True,
         }
         if os.path.isdir("/run/systemd/system"):
             # What engines run with on a systemd host (Docker's own default on cgroup v2, said
