@@ -32,13 +32,6 @@ PSI_KEYS = {"some", "full"}
 PSI_DATA = {"avg10", "avg60", "avg300", "total"}
 
 
-@pytest.fixture
-def parent():
-    tp = TestParent()
-    yield tp
-    tp.cleanup()
-
-
 def _unified(parent: TestParent, name: str) -> Cgroup:
     """A cgroup2-only Cgroup below the test parent, on this host's cgroup2 mount."""
     unified = mounted_hierarchies()[1]
@@ -125,7 +118,8 @@ def test_v2_stats_shape_and_psi(parent):
     p = parent.spawn(sys.executable, "-c", "import sys\nfor i in range(3 * 10 ** 6): pass\n"
                      "sys.stdin.read()", stdin=subprocess.PIPE,
                      preexec_fn=lambda: cg.add(os.getpid()))
-    wait_for(lambda: cg.stats()["cpu"]["usage"].get("total", 0) > 0, what="cpu usage")
+    wait_for(lambda: cg.stats()["cpu"]["usage"].get("total", 0) > 0, timeout=120,
+             what="cpu usage")
     s = cg.stats()
     assert list(s) == ["cpu", "cpuset", "memory", "pids", "blkio", "hugetlb", "intel_rdt",
                        "network_interfaces"]
@@ -201,7 +195,7 @@ def test_events_stats_v2_fields_match_runc(rt, state_root, tmp_path):
             r.ok("start", cid)
             cg = _v2_dir(json.loads((b / "config.json").read_text())["linux"]["cgroupsPath"])
             wait_for(lambda: "nr_throttled 0" not in (cg / "cpu.stat").read_text(),
-                     what="throttling")
+                     timeout=120, what="throttling")
             outs[name] = json.loads(r.ok("events", "--stats", cid).stdout)
             r.kill_and_delete(cid)
         finally:
