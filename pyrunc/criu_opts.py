@@ -96,8 +96,11 @@ def _cg_mode(rpc, mode: str) -> int:
 
 
 def _empty_ns(o: dict) -> int:
-    """--empty-ns: only "network" is known (runc's mapping)."""
-    mask = 0
+    """criu's empty_ns: the network namespace always, as runc ("runc doesn't manage network
+    devices and their configuration": a veth whose peer is on the host cannot be restored,
+    the engine's prestart hook sets the new one up); --empty-ns adds only "network" (runc's
+    mapping)."""
+    mask = CLONE_NEWNET
     for ns in o["empty-ns"] or ():
         for name in ns.split(","):
             if name != "network":
