@@ -12,7 +12,7 @@ SCHEMA_SRC := /usr/share/gocode/src/github.com/opencontainers/runtime-spec/schem
 BUILD_DEB_PACKAGES := gcc make libc6-dev musl-tools libseccomp-dev libffi-dev python3-venv python3-dev
 TEST_DEB_PACKAGES := busybox-static runc crun procps iproute2 util-linux iptables \
 	golang-github-opencontainers-specs-dev containerd docker.io docker-compose golang-github-containers-common \
-	uidmap
+	uidmap podman slirp4netns rootlesskit dbus-user-session
 DEB_PACKAGES := $(BUILD_DEB_PACKAGES) $(TEST_DEB_PACKAGES)
 PIP_PACKAGES := cffi pytest jsonschema wheel jeepney
 
@@ -45,8 +45,9 @@ native: $(INIT) pyrunc/.native-built spec/schema/.done
 
 # The init and the cffi extension are built by the same two scripts here and in the package
 # build (setup.py: `pip install .`): native/build_init.py (static, musl-gcc where installed; the
-# plan's C header generated from pyrunc/plan.py) and native/build_host.py.
-$(INIT): pyrunc/plan.py native/build_init.py $(wildcard native/init/*.c native/init/*.h) | venv
+# plan's C header generated from pyrunc/plan/__init__.py) and native/build_host.py.
+$(INIT): pyrunc/plan/__init__.py native/build_init.py \
+		$(wildcard native/init/*.c native/init/*.h) | venv
 	$(PY) native/build_init.py $@ build
 
 pyrunc/.native-built: $(wildcard native/host/*) native/build_host.py | venv

@@ -26,7 +26,7 @@ FLAGS = ["-static", "-Os", "-Wall", "-Wextra", "-Werror"]
 
 
 def plan_header(build: Path) -> Path:
-    """plan_ops.h, generated from pyrunc/plan.py (the plan's one definition)."""
+    """plan_ops.h, generated from pyrunc.plan (the plan's one definition)."""
     sys.path.insert(0, str(REPO))
     try:
         from pyrunc.plan import c_header

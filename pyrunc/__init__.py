@@ -28,7 +28,7 @@ import posix
 import sys
 
 # This file's globals are the package's namespace, where a submodule takes its name once loaded
-# (pyrunc.exec would shadow exec): the loader reaches builtins through the module.
+# (pyrunc.commands.exec would shadow exec): the loader reaches builtins through the module.
 _bootstrap = sys.modules["_frozen_importlib"]
 _external = sys.modules["_frozen_importlib_external"]
 _original_import = builtins.__import__

@@ -219,7 +219,7 @@ def _destroy_checkpointed(st: State) -> None:
         destroy(st, cgroup_json=st.cgroup)
         hooks_cfg = _state_hooks(st)
         if hooks_cfg:
-            from pyrunc import hooks
+            from pyrunc.host import hooks
             hooks.run_stage(hooks_cfg, "poststop", st, warn_only=True)
     except PyruncError as e:
         log.warning(str(e))

@@ -25,18 +25,13 @@ def default_root() -> tuple[str, bool]:
     if not xdg:
         return DEFAULT_ROOT, False
     if os.geteuid() == 0:
+        from pyrunc.host import in_user_namespace
         if not in_user_namespace() or os.environ.get("USER", "") == "root":
             return DEFAULT_ROOT, False
     return xdg.rstrip("/") + "/pyrunc", True
 
 
-def in_user_namespace() -> bool:
-    """Whether this process runs in a user namespace other than the initial one (moby's
-    RunningInUserNS): the initial one maps every id to itself, as one line."""
-    try:
-        return os.read_file("/proc/self/uid_map").split() != [b"0", b"0", b"4294967295"]
-    except OSError:
-        return False
+
 
 GLOBAL_FLAGS = [
     Flag("debug", help="enable debug logging"),
@@ -50,17 +45,6 @@ GLOBAL_FLAGS = [
     Flag("version,v", help="print the version"),
     Flag("help,h", help="show help"),
 ]
-
-CREATE_FLAGS = [
-    Flag("bundle,b", "str", "", "path to the root of the bundle directory"),
-    Flag("console-socket", "str", "", "path to an AF_UNIX socket which will receive the "
-         "master end of the console's pseudoterminal"),
-    Flag("pid-file", "str", "", "specify the file to write the process id to"),
-    Flag("no-pivot", help="do not use pivot root to jail process inside rootfs"),
-    Flag("no-new-keyring", help="do not create a new session keyring for the container"),
-    Flag("preserve-fds", "int", 0, "pass N additional file descriptors to the container"),
-]
-
 
 class Ctx:
     """Global options every command sees."""
@@ -92,12 +76,19 @@ class Ctx:
         limits and names no cgroupsPath (Cgroup.create_rootless)."""
         v = str(self.rootless)
         if v in ("", "auto", "Auto", "AUTO"):
+            from pyrunc.host import in_user_namespace
             return os.geteuid() != 0 or in_user_namespace()
         if v in ("true", "1", "t", "T", "TRUE", "True"):
             return True
         if v in ("false", "0", "f", "F", "FALSE", "False"):
             return False
         raise UsageError(f"invalid --rootless value {v!r}: want true, false or auto")
+
+    def check_systemd(self) -> None:
+        """--systemd-cgroup needs a systemd to manage the cgroups (runc's words when not)."""
+        if self.systemd_cgroup and not os.path.isdir("/run/systemd/system"):
+            raise PyruncError("systemd cgroup flag passed, but systemd support for managing "
+                              "cgroups is not available")
 
 
 def make_xdg_root(root: str) -> None:
@@ -111,18 +102,12 @@ def make_xdg_root(root: str) -> None:
                           f"{root}: {e.strerror}") from None
 
 
-def check_systemd(ctx: Ctx) -> None:
-    if ctx.systemd_cgroup and not os.path.isdir("/run/systemd/system"):
-        raise PyruncError("systemd cgroup flag passed, but systemd support for managing "
-                          "cgroups is not available")
-
-
 # -- commands -------------------------------------------------------------------------------
 def cmd_create(ctx: Ctx, argv: list[str]) -> int:
-    from pyrunc.create import CreateOptions, create
+    from pyrunc.commands.create import CREATE_FLAGS, CreateOptions, create
     o, pos = parse(argv, CREATE_FLAGS)
     cid = one_id(pos, "create")
-    check_systemd(ctx)
+    ctx.check_systemd()
     create(ctx.store(), cid, CreateOptions(
         bundle=o["bundle"] or ".", pid_file=o["pid-file"] or None,
         console_socket=o["console-socket"] or None, no_pivot=o["no-pivot"],
@@ -183,23 +168,25 @@ COMMANDS = {
     "create": ("pyrunc.cli", "cmd_create", "create a container"),
     "start": ("pyrunc.cli", "cmd_start", "executes the user defined process in a created "
               "container"),
-    "run": ("pyrunc.run", "cmd_run", "create and run a container"),
+    "run": ("pyrunc.commands.run", "cmd_run", "create and run a container"),
     "state": ("pyrunc.cli", "cmd_state", "output the state of a container"),
     "kill": ("pyrunc.cli", "cmd_kill", "kill sends the specified signal (default: SIGTERM) to "
              "the container's init process"),
     "delete": ("pyrunc.cli", "cmd_delete", "delete any resources held by the container"),
-    "list": ("pyrunc.commands", "cmd_list", "lists containers started by pyrunc with the given "
-             "root"),
-    "ps": ("pyrunc.cmd_cgroups", "main", "ps displays the processes running inside a container"),
-    "exec": ("pyrunc.exec", "main", "execute new process inside the container"),
-    "pause": ("pyrunc.cmd_cgroups", "main", "pause suspends all processes inside the container"),
-    "resume": ("pyrunc.cmd_cgroups", "main", "resumes all processes that have been previously "
+    "list": ("pyrunc.commands.info", "cmd_list", "lists containers started by pyrunc with the "
+             "given root"),
+    "ps": ("pyrunc.commands.cgroups", "main",
+           "ps displays the processes running inside a container"),
+    "exec": ("pyrunc.commands.exec", "main", "execute new process inside the container"),
+    "pause": ("pyrunc.commands.cgroups", "main",
+              "pause suspends all processes inside the container"),
+    "resume": ("pyrunc.commands.cgroups", "main", "resumes all processes that have been previously "
                "paused"),
-    "events": ("pyrunc.cmd_cgroups", "main", "display container events such as OOM "
+    "events": ("pyrunc.commands.cgroups", "main", "display container events such as OOM "
                "notifications, cpu, memory, and IO usage statistics"),
-    "update": ("pyrunc.cmd_cgroups", "main", "update container resource constraints"),
-    "spec": ("pyrunc.commands", "cmd_spec", "create a new specification file"),
-    "features": ("pyrunc.commands", "cmd_features", "show the enabled features"),
+    "update": ("pyrunc.commands.cgroups", "main", "update container resource constraints"),
+    "spec": ("pyrunc.commands.info", "cmd_spec", "create a new specification file"),
+    "features": ("pyrunc.commands.info", "cmd_features", "show the enabled features"),
     "checkpoint": ("pyrunc.checkpoint", "cmd_checkpoint", "checkpoint a running container"),
     "restore": ("pyrunc.restore", "cmd_restore", "restore a container from a previous "
                 "checkpoint"),
@@ -230,13 +217,13 @@ def main(argv: list[str] | None = None) -> None:
         if g["log-format"] not in ("text", "json"):
             raise UsageError(f"invalid log-format: {g['log-format']}")
         if g["version"]:
-            from pyrunc.commands import version
+            from pyrunc.commands.info import version
             sys.stdout.write(version())
             exit_now(0)
         rest = argv[i:]
         if not rest or g["help"] or rest[0] in ("help", "h"):
-            from pyrunc.commands import usage
-            sys.stdout.write(usage())
+            from pyrunc.commands.info import usage
+            sys.stdout.write(usage(COMMANDS, GLOBAL_FLAGS))
             exit_now(0)
         cmd_name = rest[0]
         if cmd_name in LONG_RUNNING:

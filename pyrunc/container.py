@@ -1,8 +1,8 @@
 """The lifecycle of runtime-spec runtime.md after create: start, kill, delete.
 
-create lives in create.py: start, kill and delete, one CLI call each, do not load its code.
-A SIGKILL of pyrunc at any moment leaves something `delete -f` cleans (see create.py for the
-order that guarantees it); destroy is that cleaning.
+create lives in commands/create.py: start, kill and delete, one CLI call each, do not load its
+code.  A SIGKILL of pyrunc at any moment leaves something `delete -f` cleans (see
+commands/create.py for the order that guarantees it); destroy is that cleaning.
 """
 
 from pyrunc import fastos as os  # os without its import cost (see fastos)
@@ -26,7 +26,7 @@ def start(store: Store, cid: str) -> State:
             raise PyruncError(f"cannot start an already {status} container")
         hooks_cfg = _state_hooks(st)
         if os.environ.get("NOTIFY_SOCKET"):
-            from pyrunc import notify
+            from pyrunc.host import notify
             notify_sock = notify.bind(st.dir)  # before the process can send anything
         _release_init(st)
         if hooks_cfg:
@@ -46,7 +46,7 @@ def _poststart(st: State, hooks_cfg: dict) -> None:
     """Run the poststart hooks.  Since runtime-spec 1.3 (runtime.md#lifecycle step 9) a failing
     one is an error that stops the container: its processes are killed, as runc 1.3 does, and
     the container is left stopped for `delete` (`run` deletes it, as after any failed start)."""
-    from pyrunc import hooks
+    from pyrunc.host import hooks
     try:
         hooks.run_stage(hooks_cfg, "poststart", st)
     except PyruncError:
@@ -73,7 +73,7 @@ def _state_hooks(st: State) -> dict:
     """The hooks kept in the state; the hooks module (and config) only when there are some."""
     if not (st.config or {}).get("hooks"):
         return {}
-    from pyrunc import hooks
+    from pyrunc.host import hooks
     return hooks.from_state(st)
 
 
@@ -175,7 +175,7 @@ def delete(store: Store, cid: str, force: bool = False) -> None:
             destroy(st, cgroup_json=st.cgroup)
         hooks_cfg = _state_hooks(st)
         if hooks_cfg:
-            from pyrunc import hooks
+            from pyrunc.host import hooks
             hooks.run_stage(hooks_cfg, "poststop", st, warn_only=True)
     finally:
         st.release()
@@ -211,11 +211,11 @@ def destroy(st: State, cgroup_json: dict | None) -> None:
             cg.destroy()
     if cgroup_json and cgroup_json.get("unit"):  # --systemd-cgroup: its scope unit too
         from pyrunc.cgroups import systemd
-        systemd.stop(cgroup_json["unit"])
+        systemd.stop(cgroup_json["unit"], user=bool(cgroup_json.get("user")))
     if st.pid:
         _reap_if_child(st.pid)
     if os.path.isdir(os.path.join(st.dir, "notify")):
-        from pyrunc import notify
+        from pyrunc.host import notify
         notify.cleanup(st.dir)
     st.remove()
 

@@ -210,7 +210,8 @@ def _rootfs_rel(rootfs: str, dest: str) -> str:
 def _external_mounts(cfg, cgroup, restore: bool) -> list[tuple[str, str]]:
     """(key, value) ext_mnt pairs: on dump, destination -> name in the image (the destination,
     "/dev/null" for a masked file); on restore, that name -> the host path to bind there."""
-    from pyrunc.planner import DEFAULT_DEVICES, Planner
+    from pyrunc.plan.build import Planner
+    from pyrunc.plan.kernel import DEFAULT_DEVICES
     pairs: list[tuple[str, str]] = []
     has_cgroupns = cfg.linux.namespace("cgroup") is not None
     for m in cfg.mounts:

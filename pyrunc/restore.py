@@ -24,8 +24,7 @@ from pyrunc.state import State, proc_start_time
 def cmd_restore(ctx, argv: list[str]) -> int:
     o, pos = parse(argv, RESTORE_FLAGS)
     cid = one_id(pos, "restore")
-    from pyrunc.cli import check_systemd
-    check_systemd(ctx)
+    ctx.check_systemd()
     from pyrunc import criu_rpc
     rpc = criu_rpc.rpc()
     try:
@@ -42,7 +41,7 @@ def _restore(ctx, cid: str, o: dict, rpc) -> State:
     from pyrunc import jsonio
     from pyrunc.cgroups import Cgroup
     from pyrunc.container import destroy
-    from pyrunc.create import check_bundle, connect_console, record, write_pid_file
+    from pyrunc.commands.create import check_bundle, connect_console, record, write_pid_file
     bundle = os.path.abspath(o["bundle"] or ".")
     cfg = config_mod.load(bundle)
     check_bundle(cfg, bundle, o["console-socket"] or None)
@@ -66,8 +65,9 @@ def _restore(ctx, cid: str, o: dict, rpc) -> State:
         unit_props = None
         if ctx.systemd_cgroup:  # a transient scope, with criu in it, as runc's Apply(criu)
             from pyrunc.cgroups import systemd
-            cgroup = systemd.resolve(cfg.linux.cgroups_path, cid)
-            unit_props = systemd.unit_properties(cgroup, cfg, systemd.manager().version)
+            cgroup = systemd.resolve(cfg.linux.cgroups_path, cid, user=ctx.rootless_cgroups())
+            unit_props = systemd.unit_properties(cgroup, cfg,
+                                                 systemd.manager(cgroup.user_bus).version)
         else:
             cgroup = Cgroup.resolve(cfg.linux.cgroups_path, cid)
         opts.evasive_devices = True
@@ -143,7 +143,7 @@ def _restore(ctx, cid: str, o: dict, rpc) -> State:
 
         def notify(script: str, pid: int, got: list[int]) -> None:
             if script == "setup-namespaces" and cfg.hooks:
-                from pyrunc import hooks
+                from pyrunc.host import hooks
                 st.pid = pid
                 hooks.run_stage(cfg.hooks, "prestart", st, status="created")
                 hooks.run_stage(cfg.hooks, "createRuntime", st, status="created")
@@ -200,7 +200,7 @@ def _make_mountpoints(cfg) -> None:
     every mount's destination but cgroup ones and those on a tmpfs (CRIU restores a tmpfs's
     contents itself); a file for a bind of a file, else a directory.  Walked inside the rootfs
     without following any symlink: a destination through a symlink is left to CRIU."""
-    from pyrunc.planner import Planner
+    from pyrunc.plan.build import Planner
     tmpfs = [m.destination.rstrip("/") + "/" for m in cfg.mounts if m.type == "tmpfs"]
     root = os.open(cfg.root_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:

@@ -9,8 +9,11 @@ create writes them once the init exists, to ROOT/ID/init (see State.save_init).
 
 The state file is pyrunc's own record, read by pyrunc alone (as runc's state.json is runc's):
 a dict of str, int, list and dict (State.to_dict) in marshal's format, which the interpreter
-reads without loading a module, where JSON would load _json (0.2 ms, a twentieth of a `state`).
-`pyrunc state` prints the runtime-spec's JSON.
+reads without loading a module.  As JSON it would cost each start, kill and delete 0.35 ms more
+(jsonio's import and its first loads, which builds the scanner; `make bench`, "speed tricks",
+measures it): more than the 0.2 ms a file a person can read is worth.  `pyrunc state` prints
+the runtime-spec's JSON; `python3 -c 'import marshal,sys; print(marshal.load(sys.stdin.buffer))'
+< ROOT/ID/state` shows the file.
 """
 
 from pyrunc import fastos as os  # os without its import cost (see fastos)
@@ -125,8 +128,8 @@ class State:
             os.close(d)
 
     def own_pid_namespace(self) -> bool:
-        """Whether the container has a new pid namespace of its own (see create.py); a state
-        written before this was recorded says only whether it had a pid namespace."""
+        """Whether the container has a new pid namespace of its own (see commands/create.py); a
+        state written before this was recorded says only whether it had a pid namespace."""
         c = self.config or {}
         own = c.get("own_pidns")
         return bool(own) if own is not None else "pid" in (c.get("namespaces") or ())

@@ -30,7 +30,8 @@ with atheris.instrument_imports(include=["pyrunc"]):
     from pyrunc.cgroups import Cgroup, devices, resources, writes
     from pyrunc.config import Config
     from pyrunc.errors import PyruncError
-    from pyrunc.planner import Fds, Planner
+    from pyrunc.plan import InitFds
+    from pyrunc.plan.build import Planner
     from pyrunc.seccomp import compile_seccomp
 
 import fuzz_config_cases as cases  # noqa: E402
@@ -128,7 +129,7 @@ def check(data: bytes) -> None:
     seccomp = None
     if cfg.linux.seccomp is not None:
         seccomp = compile_seccomp(cfg.linux.seccomp, cache_dir=None)
-    Planner(cfg, Fds(0, fifo=5, console=None), seccomp=seccomp, container_id="fuzz",
+    Planner(cfg, InitFds(0, ["fifo"]), seccomp=seccomp, container_id="fuzz",
             cgroup_join=CGROUP.join_ops()).build().encode()
     res = cfg.linux.resources
     devices.rules_from_config(res, "linux.resources", cfg.linux.devices)

@@ -12,6 +12,10 @@ the user's commands run in a mount namespace of their own where that directory i
 holding only the checkout, bound from the host (`reach_wrapper`): nothing else of it is
 exposed, and the host's mounts and modes are left as they were.  (The guest lane copies the
 checkout to /srv/pyrunc, so there it is not needed.)
+
+`user` is the pytest fixture every rootless test takes (test_rootless.py, the rootless engine
+tests); `user_manager` gives that user a systemd instance of its own (the guest lane: lingering,
+`user@UID.service`, the user bus at /run/user/UID/bus), stopped and checked afterwards.
 """
 from __future__ import annotations
 
@@ -24,6 +28,8 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from conformance.bundle import copy_rootfs
 
@@ -142,6 +148,23 @@ class UnprivilegedUser:
                                                out.read().decode(errors="replace"),
                                                err.read().decode(errors="replace"))
 
+    def must(self, *args: Any, **kw: Any) -> subprocess.CompletedProcess[str]:
+        """run(), which must succeed."""
+        r = self.run(*args, **kw)
+        assert r.returncode == 0, f"{' '.join(r.args)}: exit {r.returncode}\n{r.stdout}{r.stderr}"
+        return r
+
+    def popen(self, args: list[str], log: Path, env: dict[str, str] | None = None,
+              wrapper: list[str] | None = None) -> subprocess.Popen:
+        """Start a long-running command (a daemon) as the user, output into ``log``; the
+        caller stops it by its pid."""
+        argv = reach_wrapper() + (wrapper or []) + self.argv([str(a) for a in args],
+                                                              **(env or {}))
+        with open(log, "ab") as f:
+            return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=f,
+                                    stderr=subprocess.STDOUT, cwd=self.home,
+                                    start_new_session=True)
+
     def rt(self, *args: Any, **kw: Any) -> subprocess.CompletedProcess[str]:
         """The runtime, as the user, with its default --root."""
         return self.run(self.runtime, *args, **kw)
@@ -189,6 +212,13 @@ class UnprivilegedUser:
     def processes(self) -> list[int]:
         return [int(p) for p in os.listdir("/proc") if p.isdigit() and self._owned(int(p))]
 
+    def state_left(self) -> list[str]:
+        try:
+            names = sorted(os.listdir(self.state_root))
+        except FileNotFoundError:
+            names = []
+        return [f"state left: {self.state_root / n}" for n in names]
+
     def remove(self) -> list[str]:
         """Kill the user's processes, remove the user and everything of it; what was left."""
         left: list[str] = []
@@ -210,11 +240,7 @@ class UnprivilegedUser:
         deadline = time.monotonic() + 5.0
         while self.processes() and time.monotonic() < deadline:
             time.sleep(0.05)
-        try:
-            names = sorted(os.listdir(self.state_root))
-        except FileNotFoundError:
-            names = []
-        left += [f"state left: {self.state_root / n}" for n in names]
+        left += self.state_left()
         subprocess.run(["userdel", "--remove", self.name], capture_output=True)
         shutil.rmtree(self.home, ignore_errors=True)
         for f in ("/etc/subuid", "/etc/subgid"):
@@ -227,3 +253,86 @@ class UnprivilegedUser:
             except FileNotFoundError:
                 pass
         return left
+
+
+# ---- fixtures ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def user(runtime):
+    """A fresh unprivileged user; the test fails if it left a process or state behind."""
+    u = UnprivilegedUser(runtime)
+    try:
+        probe = u.run(runtime, "--version")
+        if probe.returncode != 0:
+            pytest.fail(f"the runtime {runtime} cannot be run by an unprivileged user (is the "
+                        f"checkout in a 0700 directory?): {probe.stderr.strip()}", pytrace=False)
+        yield u
+    finally:
+        left = u.remove()
+    if left:
+        pytest.fail("the test left these behind (now cleaned up):\n  " + "\n  ".join(left),
+                    pytrace=False)
+
+
+def has_systemd() -> bool:
+    return os.path.isdir("/run/systemd/system")
+
+
+def user_manager_skip_reason() -> str | None:
+    """Why the user cannot have a systemd instance here (None: it can)."""
+    if not has_systemd():
+        return "needs systemd as PID 1 for a user's systemd instance (the stock-host guest lane)"
+    if not Path("/sys/fs/cgroup/cgroup.controllers").exists():
+        return "systemd delegates cgroups to a user only on cgroup v2"
+    if not Path("/usr/lib/systemd/user/dbus.socket").exists():
+        return "no user bus: dbus-user-session is not installed"
+    return None
+
+
+def _systemctl(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["systemctl", *args], capture_output=True, text=True, timeout=120)
+
+
+def user_scopes(u: UnprivilegedUser) -> list[str]:
+    """The scopes left in the user's manager's user.slice (the default slice of the runtime's
+    rootless units)."""
+    d = Path(f"/sys/fs/cgroup/user.slice/user-{u.uid}.slice/user@{u.uid}.service/user.slice")
+    try:
+        return sorted(p.name for p in d.iterdir() if p.is_dir() and p.name.endswith(".scope"))
+    except FileNotFoundError:
+        return []
+
+
+@pytest.fixture
+def user_manager(user):
+    """The user's own systemd instance and bus, as a user gets them from logind (lingering):
+    $XDG_RUNTIME_DIR is /run/user/UID from here on.  Stopped afterwards, with the user's slice;
+    a scope or state the test left there fails it."""
+    reason = user_manager_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    u = user
+    unit = f"user@{u.uid}.service"
+    left: list[str] = []
+    try:
+        subprocess.run(["loginctl", "enable-linger", u.name], check=True, capture_output=True)
+        r = _systemctl("start", unit)  # Type=notify: back once the manager runs
+        assert r.returncode == 0, r.stderr
+        bus = Path(f"/run/user/{u.uid}/bus")
+        deadline = time.monotonic() + 60
+        while not bus.exists():
+            assert time.monotonic() < deadline, f"{bus} did not appear"
+            time.sleep(0.1)
+        u.xdg = Path(f"/run/user/{u.uid}")
+        yield u
+    finally:
+        left += [f"unit left in the user's manager: {s}" for s in user_scopes(u)]
+        left += u.state_left()
+        subprocess.run(["loginctl", "disable-linger", u.name], capture_output=True)
+        _systemctl("stop", unit, f"user-runtime-dir@{u.uid}.service")
+        subprocess.run(["loginctl", "terminate-user", str(u.uid)], capture_output=True)
+        _systemctl("stop", f"user-{u.uid}.slice")
+        u.xdg = u.home / "run"
+    if left:
+        pytest.fail("the test left these behind (now cleaned up):\n  " + "\n  ".join(left),
+                    pytrace=False)

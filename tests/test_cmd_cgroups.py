@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from cgroup_helpers import TestParent, cgroup_dir, leftovers, wait_for  # noqa: E402
 
-from pyrunc import cmd_cgroups as cc  # noqa: E402
+from pyrunc.commands import cgroups as cc  # noqa: E402
 from pyrunc import jsonio  # noqa: E402
 from pyrunc.errors import PyruncError  # noqa: E402
 from pyrunc.state import State, proc_start_time  # noqa: E402
@@ -228,7 +228,7 @@ def test_main_dispatch_parses_flags(box, tmp_path):
     assert not cg.frozen()
     script = tmp_path.parent / f"ps_main_{os.getpid()}.py"
     script.write_text("import sys\n"
-                      "from pyrunc import cmd_cgroups as c\n"
+                      "from pyrunc.commands import cgroups as c\n"
                       "from pyrunc.state import Store\n"
                       "class C:\n"
                       "    command = 'ps'\n"

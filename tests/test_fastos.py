@@ -75,12 +75,12 @@ HOT = {"os", "posixpath", "_collections_abc", "__future__", "json", "re", "enum"
 
 # What start, state, kill and delete (of a stopped container) do without: JSON parsing (the
 # state file is marshal), the cgroups package (delete's rmdir fast path) and create's modules.
-NOT_AFTER_CREATE = {"_json", "pyrunc.cgroups", "pyrunc.create", "pyrunc.config",
-                    "pyrunc.planner"}
+NOT_AFTER_CREATE = {"_json", "pyrunc.cgroups", "pyrunc.commands.create", "pyrunc.config",
+                    "pyrunc.plan.build"}
 
 
 # What create does without for runc's default config (device rules, no limits, no hooks).
-NOT_IN_CREATE = {"pyrunc.cgroups.resources", "pyrunc.hooks", "pyrunc.seccomp"}
+NOT_IN_CREATE = {"pyrunc.cgroups.resources", "pyrunc.host.hooks", "pyrunc.seccomp"}
 
 
 def test_engine_commands_import_nothing_heavy(rt, tmp_path):

@@ -274,7 +274,7 @@ def test_repeated_seccomp_rules_are_compiled_once(monkeypatch):
     """100,000 copies of one rule make the filter one rule makes, and libseccomp is given the
     rule once (each copy used to be merged into the others: minutes). Checked by what reaches
     libseccomp, not by a time limit, which a loaded or emulated machine would miss."""
-    import pyrunc.seccomp_compile as sc
+    import pyrunc.seccomp.compile as sc
     from pyrunc.seccomp import compile_seccomp
     given: list[tuple[int, int]] = []
     distinct = sc._distinct

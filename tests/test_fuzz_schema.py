@@ -59,7 +59,7 @@ def schema_errors(doc: object) -> list[str]:
 
 def pyrunc_error(data: bytes, bundle: str) -> PyruncError | None:
     """The error create would meet before creating anything, or None."""
-    from pyrunc.planner import check_config
+    from pyrunc.plan.build import check_config
     try:
         try:
             doc = jsonio.loads(data)

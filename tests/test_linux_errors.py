@@ -245,7 +245,7 @@ def _cap_bounding() -> int:
 def test_capability_the_runtime_lacks_is_an_error(rt):
     """A capability outside the runtime's own bounding set cannot be granted: a clear error
     naming it, not capset's EPERM."""
-    from pyrunc.caps import NAMES
+    from pyrunc.config.caps import NAMES
     missing = [n for i, n in enumerate(NAMES) if not _cap_bounding() >> i & 1
                and i <= int(open("/proc/sys/kernel/cap_last_cap").read())]
     if not missing:

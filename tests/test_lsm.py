@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from pyrunc.planner import apparmor_enabled
+from pyrunc.host.probes import apparmor_enabled
 from tests.helpers_exec import running
 
 needs_apparmor = pytest.mark.skipif(not apparmor_enabled(), reason="AppArmor is not enabled")

@@ -49,11 +49,12 @@ def test_every_op_is_handled_by_the_init():
 def _default_plan_names(**proc) -> list[str]:
     from conformance.bundle import default_config
     from pyrunc.config import Config
-    from pyrunc.planner import Fds, Planner
+    from pyrunc.plan import InitFds
+    from pyrunc.plan.build import Planner
     cfg = default_config(["true"])
     cfg["process"].update(proc)
     c = Config(cfg, "/nonexistent-bundle")
-    return Planner(c, Fds(0, fifo=5, console=None)).build().names()
+    return Planner(c, InitFds(0, ["fifo"])).build().names()
 
 
 def test_planner_orders_what_the_kernel_needs():
@@ -74,9 +75,10 @@ def test_the_container_process_waits_for_the_cgroups_first_thing():
     the container process wait for that before any other operation."""
     from conformance.bundle import default_config
     from pyrunc.config import Config
-    from pyrunc.planner import Fds, Planner
+    from pyrunc.plan import InitFds
+    from pyrunc.plan.build import Planner
     c = Config(default_config(["true"]), "/nonexistent-bundle")
-    plan = Planner(c, Fds(0, fifo=5, console=None, cgroups_ready=7)).build()
+    plan = Planner(c, InitFds(0, ["fifo", "hook_state", "cgroups_ready"])).build()
     names = plan.names()
     i = names.index("CLONE")
     assert names[i + 1] == "WAIT_ACK" and plan.records[i + 1][1] == (7,)
@@ -92,12 +94,13 @@ def test_seccomp_is_late_with_no_new_privileges_and_early_without():
     from pyrunc.seccomp import compile_seccomp
     from conformance.bundle import default_config
     from pyrunc.config import Config
-    from pyrunc.planner import Fds, Planner
+    from pyrunc.plan import InitFds
+    from pyrunc.plan.build import Planner
     for nnp in (True, False):
         cfg = default_config(["true"])
         cfg["process"]["noNewPrivileges"] = nnp
         c = Config(cfg, "/nonexistent-bundle")
-        names = Planner(c, Fds(0, fifo=5, console=None),
+        names = Planner(c, InitFds(0, ["fifo"]),
                         seccomp=compile_seccomp(prof)).build().names()
         if nnp:
             i = names.index("SECCOMP")
@@ -240,10 +243,11 @@ def test_cgroups_are_entered_first_without_moving_a_pid():
                     ("CGROUP_CLONE_INTO", "/sys/fs/cgroup/unified/x")]
     from conformance.bundle import default_config
     from pyrunc.config import Config
-    from pyrunc.planner import Fds, Planner
+    from pyrunc.plan import InitFds
+    from pyrunc.plan.build import Planner
     cfg = default_config(["true"])
     cfg["process"]["execCPUAffinity"] = {"initial": "0"}
-    names = Planner(Config(cfg, "/nonexistent-bundle"), Fds(0, fifo=5, console=None),
+    names = Planner(Config(cfg, "/nonexistent-bundle"), InitFds(0, ["fifo"]),
                     cgroup_join=join).build().names()
     assert names[:5] == ["CPU_AFFINITY", "CGROUP_JOIN", "CGROUP_JOIN", "CGROUP_CLONE_INTO",
                          "CLONE"]
@@ -253,15 +257,17 @@ def test_the_first_stage_takes_back_pyruncs_affinity_first():
     """create starts the first stage off its own CPU; the first op gives back the affinity the
     process would have inherited, unless execCPUAffinity.initial sets one."""
     from conformance.bundle import default_config
-    from pyrunc.config import Config, cpu_mask
-    from pyrunc.planner import Fds, Planner
+    from pyrunc.config import Config
+    from pyrunc.config.fields import cpu_mask
+    from pyrunc.plan import InitFds
+    from pyrunc.plan.build import Planner
     own = cpu_mask({0, 1, 5})
     assert own[0] == 0b100011 and len(own) == 128
     for initial, want in ((None, own), ("2", cpu_mask({2}))):
         cfg = default_config(["true"])
         if initial:
             cfg["process"]["execCPUAffinity"] = {"initial": initial}
-        plan = Planner(Config(cfg, "/nonexistent-bundle"), Fds(0, fifo=5, console=None),
+        plan = Planner(Config(cfg, "/nonexistent-bundle"), InitFds(0, ["fifo"]),
                        own_affinity=own).build()
         assert plan.records[0] == ("CPU_AFFINITY", (want,))
 
@@ -336,7 +342,8 @@ def test_init_enters_the_cgroups_it_is_given(parent):
 def test_a_failed_system_call_is_sent_as_errno_and_worded_by_pyrunc():
     """`e<errno> <text>`: the init's libc never words an error (runc's texts are glibc's)."""
     from pyrunc.errors import PyruncError
-    from pyrunc.spawn import start_init
+    from pyrunc.host.spawn import start_init
+    from pyrunc.plan import InitFds
     p = Plan()
     p.add("CLONE", 0)
     p.add("CHDIR", "/nonexistent-dir", 0)
@@ -345,7 +352,7 @@ def test_a_failed_system_call_is_sent_as_errno_and_worded_by_pyrunc():
     status, said = run_init(p.encode())
     os.waitpid(int(said.splitlines()[0][1:]), 0)
     assert said.splitlines()[1] == "e2 chdir to cwd /nonexistent-dir"
-    init = start_init(p.encode(), 0, [])
+    init = start_init(p.encode(), InitFds(0, []))
     try:
         with pytest.raises(PyruncError) as e:
             init.wait_for("R")
@@ -404,7 +411,7 @@ def test_sched_attr_is_the_whole_struct_and_the_init_checks_its_size():
     """struct sched_attr is 56 bytes with util_min/util_max; the kernel reads what its size
     field says, so the packed value must hold all of it, and the init refuses a record whose
     size field is not its length (it read 8 bytes past a 48-byte plan argument before)."""
-    from pyrunc.config import Process
+    from pyrunc.config.process import Process
     from conformance.bundle import default_config
     proc = default_config(["true"])["process"]
     proc["scheduler"] = {"policy": "SCHED_BATCH", "nice": 3, "flags": ["SCHED_FLAG_RESET_ON_FORK"]}
@@ -501,7 +508,8 @@ def test_a_user_namespace_binds_cgroup2_where_it_cannot_mount_it():
     from conformance.bundle import default_config
     from conformance.linux import add_userns
     from pyrunc.config import Config
-    from pyrunc.planner import Fds, Planner
+    from pyrunc.plan import InitFds
+    from pyrunc.plan.build import Planner
 
     def cgroup_ops(userns, cgroupns):
         cfg = default_config(["true"])
@@ -509,7 +517,7 @@ def test_a_user_namespace_binds_cgroup2_where_it_cannot_mount_it():
             add_userns(cfg)
         if cgroupns:
             cfg["linux"]["namespaces"].append({"type": "cgroup"})
-        plan = Planner(Config(cfg, "/nonexistent-bundle"), Fds(0, fifo=5, console=None),
+        plan = Planner(Config(cfg, "/nonexistent-bundle"), InitFds(0, ["fifo"]),
                        cgroup2_root="/sys/fs/cgroup").build()
         return [(op, args[:3]) for op, args in plan.records
                 if op == "MOUNT" and args[1] == "/sys/fs/cgroup"]
@@ -527,9 +535,10 @@ def test_no_pivot_detaches_the_hosts_procfs_and_sysfs_first():
     new, unmasked procfs mount (mnt_already_visible)."""
     from conformance.bundle import default_config
     from conformance.linux import add_userns
-    from pyrunc import mountinfo
+    from pyrunc.host import mountinfo
     from pyrunc.config import Config
-    from pyrunc.planner import Fds, Planner
+    from pyrunc.plan import InitFds
+    from pyrunc.plan.build import Planner
     host = [m.mountpoint for m in mountinfo.read()
             if m.fstype in ("proc", "sysfs") and m.root == "/"]
     assert "/proc" in host and "/sys" in host
@@ -537,7 +546,7 @@ def test_no_pivot_detaches_the_hosts_procfs_and_sysfs_first():
         cfg = default_config(["true"])
         if userns:
             add_userns(cfg)
-        names = Planner(Config(cfg, "/nonexistent-bundle"), Fds(0, fifo=5, console=None),
+        names = Planner(Config(cfg, "/nonexistent-bundle"), InitFds(0, ["fifo"]),
                         no_pivot=True).build()
         recs = names.records
         move = names.names().index("MOVE_ROOT")
@@ -552,11 +561,12 @@ def test_memory_policy_is_the_last_attribute_before_the_credentials():
     set-up (whose allocations it must not bind) and before the credentials."""
     from conformance.bundle import default_config
     from pyrunc.config import Config
-    from pyrunc.planner import Fds, Planner
+    from pyrunc.plan import InitFds
+    from pyrunc.plan.build import Planner
     cfg = default_config(["true"])
     cfg["linux"]["memoryPolicy"] = {"mode": "MPOL_BIND", "nodes": "0,2-3",
                                     "flags": ["MPOL_F_STATIC_NODES"]}
-    plan = Planner(Config(cfg, "/nonexistent-bundle"), Fds(0, fifo=5, console=None)).build()
+    plan = Planner(Config(cfg, "/nonexistent-bundle"), InitFds(0, ["fifo"])).build()
     names = plan.names()
     assert names.index("PIVOT_ROOT") < names.index("MEMPOLICY") < names.index("CAP_BOUNDING")
     (mode, mask, text), = [a for n, a in plan.records if n == "MEMPOLICY"]
@@ -595,11 +605,12 @@ def test_net_devices_are_configured_once_the_container_process_may_go_on():
     global addresses (lo's are host scope: none)."""
     from conformance.bundle import default_config
     from pyrunc.config import Config
-    from pyrunc.planner import Fds, Planner
+    from pyrunc.plan import InitFds
+    from pyrunc.plan.build import Planner
     cfg = default_config(["true"])
     cfg["linux"]["netDevices"] = {"lo": {"name": "hostlo"}}
     planner = Planner(Config(cfg, "/nonexistent-bundle"),
-                      Fds(0, fifo=5, console=None, cgroups_ready=6))
+                      InitFds(0, ["fifo", "cgroups_ready"]))
     plan = planner.build()
     names = plan.names()
     i = names.index("WAIT_ACK")

@@ -21,27 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from rootless_helpers import UnprivilegedUser
+from rootless_helpers import UnprivilegedUser, user, user_manager  # noqa: F401 (fixtures)
 
 SLEEP = ["sleep", "1000"]
 CGROUP2 = Path("/sys/fs/cgroup")
 PURE_V2 = (CGROUP2 / "cgroup.controllers").exists()
-
-
-@pytest.fixture
-def user(runtime):
-    u = UnprivilegedUser(runtime)
-    try:
-        probe = u.run(runtime, "--version")
-        if probe.returncode != 0:
-            pytest.fail(f"the runtime {runtime} cannot be run by an unprivileged user (is the "
-                        f"checkout in a 0700 directory?): {probe.stderr.strip()}", pytrace=False)
-        yield u
-    finally:
-        left = u.remove()
-    if left:
-        pytest.fail("the test left these behind (now cleaned up):\n  " + "\n  ".join(left),
-                    pytrace=False)
 
 
 def one_error_line(r: subprocess.CompletedProcess[str]) -> str:
@@ -333,3 +317,167 @@ def test_delegated_cgroup_v2_subtree_gets_limits_and_pause(user, delegated):
     finally:
         user.rt("delete", "--force", cid)
     assert not (user.state_root / cid).exists()
+
+
+# ---- the user's own systemd instance (--systemd-cgroup, rootless) ------------------------------
+
+SD = ("--systemd-cgroup",)
+
+
+def user_cgroup_of(pid: int) -> str:
+    with open(f"/proc/{pid}/cgroup") as f:
+        return [ln.split(":", 2)[2].strip() for ln in f if ln.startswith("0::")][0]
+
+
+def user_unit_props(user: UnprivilegedUser, unit: str, *names: str) -> dict[str, str]:
+    """`systemctl --user show` as the user: what the user's manager says of the unit."""
+    r = user.run("systemctl", "--user", "show", unit, *[f"--property={n}" for n in names])
+    assert r.returncode == 0, r.stderr
+    return dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)
+
+
+def wait_user_unit_gone(user: UnprivilegedUser, unit: str, timeout: float = 10.0) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        state = user_unit_props(user, unit, "LoadState").get("LoadState", "")
+        if state == "not-found" or time.monotonic() > deadline:
+            return state
+        time.sleep(0.1)
+
+
+def in_user_scope(user: UnprivilegedUser) -> list[str]:
+    """A command prefix (as the user) that runs the rest in a scope of the user's own manager,
+    where a user's login shell or service runs, so a process the runtime starts may move
+    into the container's scope (cgroup v2 lets a user move a process only between cgroups it
+    owns; the test's own cgroup is root's)."""
+    return ["systemd-run", "--user", "--scope", "--quiet", "--collect", "--"]
+
+
+def test_user_systemd_scope_with_limits_exec_update_pause_delete(user_manager):
+    """runc's rootless systemd driver: a transient scope of the user's own manager (the bus
+    at $XDG_RUNTIME_DIR/bus), in user.slice, delegated, with the limits set as the user."""
+    user = user_manager
+    res = {"memory": {"limit": 64 << 20}, "pids": {"limit": 50}}
+
+    def edit(cfg):
+        cfg["linux"]["resources"] = res
+    b = user.bundle(SLEEP, edit)
+    cid = user.new_id()
+    unit = f"pyrunc-{cid}.scope"
+    scope = in_user_scope(user)
+    user.must(*scope, user.runtime, *SD, "run", "--detach", "--bundle", b, cid)
+    try:
+        pid = json.loads(user.ok("state", cid).stdout)["pid"]
+        manager_cg = f"/user.slice/user-{user.uid}.slice/user@{user.uid}.service"
+        assert user_cgroup_of(pid) == f"{manager_cg}/user.slice/{unit}"
+        d = CGROUP2 / manager_cg.lstrip("/") / "user.slice" / unit
+        assert os.stat(d).st_uid == user.uid
+        assert (d / "memory.max").read_text().strip() == str(64 << 20)
+        assert (d / "pids.max").read_text().strip() == "50"
+        p = user_unit_props(user, unit, "ActiveState", "Delegate", "Slice", "MemoryMax",
+                            "TasksMax")
+        assert p == {"ActiveState": "active", "Delegate": "yes", "Slice": "user.slice",
+                     "MemoryMax": str(64 << 20), "TasksMax": "50"}, p
+        r = user.must(*scope, user.runtime, "exec", cid, "sh", "-c",
+                    "echo hi; cat /proc/self/cgroup")
+        # the root of its cgroup namespace: the container's scope
+        assert r.stdout.split() == ["hi", "0::/"], r.stdout
+        # from a cgroup the user does not own (the test's) the process cannot move into the
+        # scope: it runs where it was started (outside the namespace's root), as with runc
+        r = user.ok("exec", cid, "sh", "-c", "echo hi; cat /proc/self/cgroup")
+        out = r.stdout.split()
+        assert out[0] == "hi" and out[1].startswith("0::/.."), r.stdout
+        user.ok(*SD, "update", "--memory", str(96 << 20), "--pids-limit", "60", cid)
+        p = user_unit_props(user, unit, "MemoryMax", "TasksMax")
+        assert p == {"MemoryMax": str(96 << 20), "TasksMax": "60"}, p
+        assert (d / "memory.max").read_text().strip() == str(96 << 20)
+        user.ok("pause", cid)
+        assert json.loads(user.ok("state", cid).stdout)["status"] == "paused"
+        user.ok("resume", cid)
+        assert pid in json.loads(user.ok("ps", "--format", "json", cid).stdout)
+        user.ok(*SD, "delete", "--force", cid)
+        assert wait_user_unit_gone(user, unit) == "not-found"
+        assert not d.exists()
+    finally:
+        user.rt(*SD, "delete", "--force", cid)
+    assert not (user.state_root / cid).exists()
+
+
+def test_user_systemd_named_slice_and_session_bus_address(user_manager):
+    """cgroupsPath slice:prefix:name in the user's manager (a slice it makes on demand), and
+    the bus named by $DBUS_SESSION_BUS_ADDRESS, which wins over $XDG_RUNTIME_DIR/bus."""
+    user = user_manager
+    cid = user.new_id()
+    token = user.token.replace("-", "")
+    slice_ = f"pyrunc{token}.slice"
+
+    def edit(cfg):
+        cfg["linux"]["cgroupsPath"] = f"{slice_}:test:{cid}"
+    b = user.bundle(SLEEP, edit)
+    env = {"DBUS_SESSION_BUS_ADDRESS": f"unix:path={user.xdg}/bus"}
+    user.ok(*SD, "create", "--bundle", b, cid, env=env)
+    try:
+        pid = json.loads(user.ok("state", cid).stdout)["pid"]
+        assert user_cgroup_of(pid).endswith(f"/user@{user.uid}.service/{slice_}/test-{cid}.scope")
+        user.ok(*SD, "delete", "--force", cid)
+        assert wait_user_unit_gone(user, f"test-{cid}.scope") == "not-found"
+    finally:
+        user.rt(*SD, "delete", "--force", cid)
+        user.run("systemctl", "--user", "stop", slice_)
+    bad = user.rt(*SD, "create", "--bundle", b, user.new_id(),
+                  env={"DBUS_SESSION_BUS_ADDRESS": f"unix:path={user.home}/nobus"})
+    line = one_error_line(bad)
+    assert "user D-Bus" in line, line
+
+
+@pytest.mark.skipif(not os.path.isdir("/run/systemd/system"),
+                    reason="needs systemd as PID 1 (the stock-host guest lane)")
+def test_user_systemd_without_a_user_bus_is_one_clear_error(user):
+    """No user instance (no $XDG_RUNTIME_DIR/bus): one error line naming what is missing,
+    nothing left."""
+    line = run_fails(user, global_args=SD)
+    assert "$XDG_RUNTIME_DIR/bus" in line, line
+
+
+def test_features_says_systemd_user(runtime):
+    feats = json.loads(subprocess.run([runtime, "features"], capture_output=True, text=True,
+                                      check=True).stdout)
+    cg = feats["linux"]["cgroup"]
+    assert cg["systemdUser"] == cg["systemd"]
+
+
+def test_user_bus_authenticates_the_root_of_a_user_namespace(user):
+    """The handshake pyrunc's D-Bus code makes (SASL EXTERNAL, no identity) gets a user's
+    own bus to accept uid 0 of that user's namespace, as conmon under rootless Podman and
+    dockerd under rootlesskit call the runtime; jeepney's own (it sends geteuid(), 0) is
+    refused.  A private bus of the user's stands in for its systemd instance's."""
+    import shutil
+    import sys
+    if shutil.which("dbus-daemon") is None:
+        pytest.skip("needs dbus-daemon")
+    from rootless_helpers import REPO
+    sock = user.xdg / "bus"
+    daemon = user.popen(["dbus-daemon", "--session", "--nofork",
+                         f"--address=unix:path={sock}"], user.home / "bus.log")
+    try:
+        deadline = time.monotonic() + 20
+        while not sock.exists():
+            assert daemon.poll() is None and time.monotonic() < deadline, \
+                (user.home / "bus.log").read_text()
+            time.sleep(0.05)
+        probe = (
+            "import os, sys; sys.path.insert(0, sys.argv[1])\n"
+            "from pyrunc.cgroups import dbus\n"
+            "from jeepney.io.blocking import open_dbus_connection\n"
+            "c = dbus.connect(dbus.user_bus_address())\n"
+            "print(os.geteuid(), c.unique_name.startswith(':'))\n"
+            "try:\n"
+            "    open_dbus_connection(dbus.user_bus_address()); print('jeepney-ok')\n"
+            "except Exception:\n"
+            "    print('jeepney-refused')\n")
+        r = user.run("unshare", "--user", "--map-root-user", sys.executable, "-c", probe, REPO)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split() == ["0", "True", "jeepney-refused"], r.stdout + r.stderr
+    finally:
+        daemon.kill()
+        daemon.wait()

@@ -14,11 +14,12 @@ import time
 
 import pytest
 
-from pyrunc import seccomp, seccomp_compile
+from pyrunc import seccomp
+from pyrunc.seccomp import compile as seccomp_compile
 from pyrunc._native import lib
 from pyrunc.errors import ConfigError, PyruncError
 from pyrunc.seccomp import compile_seccomp
-from pyrunc.seccomp_notify import fetch_listener_fd, send_listener_fd
+from pyrunc.seccomp.notify import fetch_listener_fd, send_listener_fd
 
 sys.path.insert(0, os.path.dirname(__file__))
 import seccomp_helpers as h  # noqa: E402
@@ -685,7 +686,7 @@ def test_cache_hit_path_imports_nothing_heavy(tmp_path):
                          capture_output=True, text=True, check=True)
     cached, _n, new = eval(out.stdout)
     assert cached
-    heavy = {"cffi", "_cffi_backend", "pyrunc._native", "pyrunc.seccomp_compile", "json",
+    heavy = {"cffi", "_cffi_backend", "pyrunc._native", "pyrunc.seccomp.compile", "json",
              "re", "enum", "typing", "hashlib", "socket", "dataclasses"}
     assert not heavy & set(new), new
     # What any pyrunc command already has plus the cache's builtins.

@@ -1,4 +1,4 @@
-"""The host side of the sync protocol (pyrunc/spawn.py) treats what the init sends as attacker
+"""The host side of the sync protocol (pyrunc/host/spawn.py) treats what the init sends as attacker
 input: once the init has joined a container, a process there that could write into the pipe
 must not make pyrunc signal, wait for or report a process pyrunc did not create (issue 16, the
 sync-pipe injection).  Real pipes and real processes; the messages are written by the test."""
@@ -11,7 +11,7 @@ import pytest
 
 from pyrunc.errors import PyruncError
 from pyrunc.plan import message
-from pyrunc.spawn import Init
+from pyrunc.host.spawn import Init
 
 
 def frames(text: str) -> bytes:

@@ -1,4 +1,4 @@
-/* A thin binding to libseccomp for pyrunc's seccomp compiler (pyrunc/seccomp_compile.py).
+/* A thin binding to libseccomp for pyrunc's seccomp compiler (pyrunc/seccomp/compile.py).
  *
  * No decisions live here: Python validates the OCI profile, turns action, operator, architecture
  * and flag names into numbers, and calls these one-liners.  libseccomp builds the BPF program

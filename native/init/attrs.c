@@ -40,7 +40,7 @@ void op_cpu_affinity(const struct plan_arg *mask)
         die_errno("sched_setaffinity");
 }
 
-/* linux.memoryPolicy: the nodemask comes as little-endian bits (pyrunc/plan.py); the kernel
+/* linux.memoryPolicy: the nodemask comes as little-endian bits (pyrunc.plan); the kernel
  * takes an array of unsigned long and, for historical reasons, one more than the bit count. */
 void op_mempolicy(uint64_t mode, const struct plan_arg *mask, const char *what)
 {

@@ -228,7 +228,7 @@ static int names_proc(const char *path)
 }
 
 /* A mount target the plan names outside /proc may not land on a procfs through a symlink of
- * the image (see pyrunc/plan.py): a volume there would redirect the runtime's own writes. */
+ * the image (see pyrunc.plan): a volume there would redirect the runtime's own writes. */
 void check_not_led_into_proc(int fd, const char *target)
 {
     if (!names_proc(target) && fd_is_procfs(fd))
@@ -425,7 +425,7 @@ void op_mount_tmpcopyup(const char *src, const char *target, const char *fstype,
     close(under);
 }
 
-#define MAX_TREES 4096 /* pyrunc/planner.py's MAX_TREES */
+#define MAX_TREES 4096 /* pyrunc/plan/build.py's MAX_TREES */
 static int trees[MAX_TREES];
 
 void op_open_tree(uint64_t slot, const char *src, uint64_t recursive)

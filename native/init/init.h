@@ -1,9 +1,9 @@
-/* pyrunc-init: executes a plan (see pyrunc/plan.py, the one definition of the format). */
+/* pyrunc-init: executes a plan (see pyrunc.plan, the one definition of the format). */
 #pragma once
 #include <stdint.h>
 #include <stddef.h>
 
-#include "plan_ops.h" /* generated from pyrunc/plan.py: OP_* and SYNC_* */
+#include "plan_ops.h" /* generated from pyrunc.plan: OP_* and SYNC_* */
 
 struct plan_arg {
     uint32_t len;

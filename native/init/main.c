@@ -1,6 +1,6 @@
 /* pyrunc-init: the only code that runs inside a container's namespaces.
  *
- * Usage: pyrunc-init PLANFD SYNCFD.  It reads the whole plan (pyrunc/plan.py), then executes its
+ * Usage: pyrunc-init PLANFD SYNCFD.  It reads the whole plan (pyrunc.plan), then executes its
  * operations in order.  Operations before CLONE run in this first stage; CLONE creates the
  * container process, which runs the rest.  All decisions were taken by pyrunc before the plan was
  * written: this program only carries them out, and reports failures on SYNCFD. */

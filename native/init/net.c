@@ -1,4 +1,4 @@
-/* linux.netDevices, the container's side (pyrunc/netdev.py): pyrunc has moved each device into
+/* linux.netDevices, the container's side (pyrunc/host/netdev.py): pyrunc has moved each device into
  * this network namespace, under its host index; this adds its addresses back and sets it up,
  * over a NETLINK_ROUTE socket of this namespace.  Every value comes from the plan. */
 #define _GNU_SOURCE

@@ -42,7 +42,7 @@ static uint32_t get_u32(size_t *pos)
         die("plan truncated");
     memcpy(&v, buf + *pos, 4);
     *pos += 4;
-    return le32toh(v); /* the format is little-endian (pyrunc/plan.py) */
+    return le32toh(v); /* the format is little-endian (pyrunc.plan) */
 }
 
 static const char *op_args(uint32_t op)

@@ -1,4 +1,4 @@
-/* Messages to pyrunc on SYNCFD: a kind byte, a u32 length, the payload (see pyrunc/plan.py,
+/* Messages to pyrunc on SYNCFD: a kind byte, a u32 length, the payload (see pyrunc.plan,
  * whose MESSAGES table gives the SYNC_* kinds). */
 #include <errno.h>
 #include <stdarg.h>
@@ -57,7 +57,7 @@ void die_errno(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
-    if (sync_fd >= 0) { /* pyrunc words the errno, as runc would (see pyrunc/plan.py) */
+    if (sync_fd >= 0) { /* pyrunc words the errno, as runc would (see pyrunc.plan) */
         snprintf(full, sizeof(full), "%d %s", err, text);
         report_text(SYNC_ERRNO, full);
     } else {

@@ -71,7 +71,7 @@ def mounted_hierarchies() -> tuple[list[tuple[frozenset[str], str, str]], tuple[
     super options (``rw,cpu,cpuacct``, ``rw,name=systemd``).  The first mount of a hierarchy
     wins: the kernel lists the original mounts before bind mounts of them.
     """
-    from pyrunc import mountinfo
+    from pyrunc.host import mountinfo
     v1: list[tuple[frozenset[str], str, str]] = []
     unified = None
     for m in mountinfo.read():
@@ -142,6 +142,7 @@ class Cgroup:
         self.mountpoints: list[str] | None = None  # the hierarchies' mount points, once read
         self.unit: str | None = None  # the systemd unit that owns it (cgroups/systemd.py)
         self.slice: str | None = None
+        self.user_bus = False  # the unit is the user's own systemd instance's (rootless)
         self.started = False  # this process started the unit
 
     # ---- construction -------------------------------------------------------------------------
@@ -191,12 +192,14 @@ class Cgroup:
         f = self.freezer_file()
         return {"mode": self.mode, "paths": dict(self.paths),
                 **({"freezer": list(f)} if f else {}),
-                **({"unit": self.unit, "slice": self.slice} if self.unit else {})}
+                **({"unit": self.unit, "slice": self.slice} if self.unit else {}),
+                **({"user": True} if self.user_bus else {})}
 
     @classmethod
     def from_json(cls, d: dict) -> "Cgroup":
         cg = cls(d["mode"], dict(d["paths"]))
         cg.unit, cg.slice = d.get("unit"), d.get("slice")
+        cg.user_bus = bool(d.get("user"))
         return cg
 
     def __repr__(self) -> str:
@@ -298,6 +301,34 @@ class Cgroup:
             if op not in ops:
                 ops.append(op)
         return ops
+
+    def movable_here(self) -> "Cgroup":
+        """The hierarchies whose cgroup this process may move itself into, for a rootless
+        exec (runc ignores a rootless exec's failure to join the container's cgroup): on
+        cgroup v2 the kernel wants write access to cgroup.procs of the common ancestor of
+        the source and target cgroups (a user's process outside its delegated subtree may not
+        enter it); on v1, to the target's tasks file."""
+        own = read_proc_cgroup()
+        mounts = self.mountpoints or _mountpoints()
+        keep: dict[str, str] = {}
+        for key, p in self.paths.items():
+            mnt = _mountpoint_of(p, mounts)
+            if key == "":
+                src = _join(mnt, own.get("", "/"))
+                common = mnt.rstrip("/") or "/"
+                for part in p[len(common):].strip("/").split("/"):
+                    nxt = _join(common, part)
+                    if src != nxt and not src.startswith(nxt + "/"):
+                        break
+                    common = nxt
+                f = common + "/cgroup.procs"
+            else:
+                f = p + "/tasks"
+            if os.access(f, os.W_OK):
+                keep[key] = p
+        cg = Cgroup(self.mode, keep)
+        cg.mountpoints = mounts
+        return cg
 
     def add(self, pid: int) -> None:
         """Move ``pid`` into the cgroup in every hierarchy (before any user code runs)."""

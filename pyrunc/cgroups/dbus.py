@@ -9,13 +9,24 @@ connection gives what a CLI call needs (a call, its reply, and the signals it wa
 timeouts.
 
 Values go over the wire as jeepney takes them: a property is ``(name, (signature, value))``.
+
+Two buses: the system bus (root's containers) and the user's own bus, where the user's systemd
+instance (``systemd --user``) listens, for a rootless ``--systemd-cgroup`` (runc's
+newUserSystemdDbus).  The user bus is found as runc finds it: $DBUS_SESSION_BUS_ADDRESS, else
+$XDG_RUNTIME_DIR/bus.  Both are authenticated with SASL EXTERNAL and *no* identity (what sd-bus
+sends): the bus then takes the uid the kernel gives it for the socket's peer, which is the
+user's real uid also when pyrunc runs as uid 0 of a user namespace (conmon under rootless
+Podman, dockerd under rootlesskit).  jeepney's own handshake sends ``geteuid()``, which is 0
+there and which the bus refuses; runc asks `busctl` for the bus's OwnerUID instead, which needs
+a subprocess and the same trip to the bus.
 """
 
 import time
 
 from jeepney import DBusAddress, DBusErrorResponse, MatchRule, MessageType, new_method_call
+from jeepney.bus import get_bus
 from jeepney.bus_messages import message_bus
-from jeepney.io.blocking import open_dbus_connection
+from jeepney.io.blocking import DBusConnection
 
 from pyrunc.errors import PyruncError
 
@@ -38,14 +49,79 @@ class DBusError(PyruncError):
         self.name = name
 
 
-class Manager:
-    """A connection to systemd's manager on the system bus."""
+AUTH_TIMEOUT = 5.0
 
-    def __init__(self) -> None:
+
+def user_bus_address() -> str:
+    """runc's DetectUserDbusSessionBusAddress, without its `systemctl --user` fallback."""
+    from pyrunc import fastos as os
+    addr = os.environ.get("DBUS_SESSION_BUS_ADDRESS", "")
+    if addr:
+        return addr
+    xdg = os.environ.get("XDG_RUNTIME_DIR", "")
+    if xdg and os.path.exists(xdg + "/bus"):
+        return "unix:path=" + xdg + "/bus"
+    raise PyruncError("rootless --systemd-cgroup needs the user's D-Bus: neither "
+                      "$DBUS_SESSION_BUS_ADDRESS nor $XDG_RUNTIME_DIR/bus is there (is the "
+                      "user's systemd instance running? `loginctl enable-linger` starts one)")
+
+
+def _sasl_line(sock, deadline: float) -> bytes:
+    buf = b""
+    while not buf.endswith(b"\r\n"):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the bus did not answer the authentication")
+        sock.settimeout(left)
+        chunk = sock.recv(1)  # one byte at a time: nothing of the first message is eaten
+        if not chunk:
+            raise OSError("the bus closed the connection during authentication")
+        buf += chunk
+        if len(buf) > 4096:
+            raise OSError("the bus sent an overlong authentication line")
+    return buf[:-2]
+
+
+def connect(address: str) -> DBusConnection:
+    """A connected, authenticated, Hello'd connection to the bus at ``address`` (see the module
+    docstring for why the handshake is ours)."""
+    import socket
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    deadline = time.monotonic() + AUTH_TIMEOUT
+    try:
+        sock.settimeout(AUTH_TIMEOUT)
+        sock.connect(get_bus(address))
+        sock.sendall(b"\0AUTH EXTERNAL\r\n")
+        line = _sasl_line(sock, deadline)
+        if line == b"DATA" or line.startswith(b"DATA "):
+            sock.sendall(b"DATA\r\n")
+            line = _sasl_line(sock, deadline)
+        if not line.startswith(b"OK"):
+            raise OSError(f"the bus refused EXTERNAL authentication ({line[:80]!r})")
+        sock.sendall(b"BEGIN\r\n")
+        sock.settimeout(None)
+        return DBusConnection(sock)
+    except BaseException:
+        sock.close()
+        raise
+
+
+class Manager:
+    """A connection to systemd's manager: the system's, or (``user``) the user's own."""
+
+    def __init__(self, user: bool = False) -> None:
+        which = "user" if user else "system"
         try:
-            self.conn = open_dbus_connection(bus="SYSTEM")
-        except (OSError, ValueError) as e:  # no bus socket, or the bus refused us
-            raise PyruncError(f"cannot connect to the system D-Bus: {e}") from None
+            if user:
+                address = user_bus_address()
+            else:
+                from pyrunc import fastos as os
+                address = os.environ.get("DBUS_SYSTEM_BUS_ADDRESS", "") or \
+                    "unix:path=/var/run/dbus/system_bus_socket"
+            self.conn = connect(address)
+        except (OSError, ValueError, TimeoutError) as e:  # no socket, or the bus refused us
+            raise PyruncError(f"cannot connect to the {which} D-Bus: {e}") from None
+        self.user = user
         self._jobs_rule: MatchRule | None = None
         self._version: int | None = None
 
@@ -137,12 +213,20 @@ class Manager:
                            interface="org.freedesktop.DBus.Properties")
         return self.call("Get", "ss", (iface, prop), addr)[0][1]
 
+    def manager_property(self, prop: str):
+        addr = DBusAddress(MANAGER.object_path, bus_name=SYSTEMD,
+                           interface="org.freedesktop.DBus.Properties")
+        return self.call("Get", "ss", (MANAGER.interface, prop), addr)[0][1]
+
+    def control_group(self) -> str:
+        """The manager's own cgroup: "" for the system's, /user.slice/user-UID.slice/
+        user@UID.service for a user's (its units' cgroups are below it)."""
+        return str(self.manager_property("ControlGroup") or "")
+
     def version(self) -> int:
         """systemd's version number (252 for "252.22-1~deb12u1"), asked once."""
         if self._version is None:
-            addr = DBusAddress(MANAGER.object_path, bus_name=SYSTEMD,
-                               interface="org.freedesktop.DBus.Properties")
-            v = str(self.call("Get", "ss", (MANAGER.interface, "Version"), addr)[0][1])
+            v = str(self.manager_property("Version"))
             digits = ""
             for ch in v.lstrip('"v'):
                 if not ch.isdigit():

@@ -13,6 +13,13 @@ scope's cgroup files by the cgroupfs code (Cgroup.apply), which covers what syst
 express.  The unit's name is kept in the state's cgroup record (Cgroup.unit), so `delete` stops
 it and `update` sets its properties whatever flags those commands get.
 
+Rootless (``--rootless``, or its "auto" for a non-root user or the root of a user namespace),
+as runc: the user's own systemd instance on the user's bus (dbus.user_bus_address) owns the
+scope, the default slice is ``user.slice``, and the cgroup is below that manager's own
+(``/user.slice/user-UID.slice/user@UID.service/user.slice/pyrunc-ID.scope``): a subtree
+delegated to the user, so the limits are written as that user.  Only on cgroup v2 (runc's
+"rootless systemd cgroup manager requires cgroup v2"): v1 hierarchies are not delegated.
+
 Imported only with `--systemd-cgroup` (and by delete/update of such a container): it pulls in
 jeepney (dbus.py).
 """
@@ -21,6 +28,7 @@ from pyrunc.cgroups import V2, Cgroup
 from pyrunc.errors import ConfigError, PyruncError
 
 DEFAULT_SLICE = "system.slice"
+USER_SLICE = "user.slice"  # rootless: runc's default slice in the user's manager
 DEFAULT_PREFIX = "pyrunc"  # runc's is "runc"
 U64_MAX = (1 << 64) - 1    # systemd's "infinity" for limits
 DEFAULT_CPU_PERIOD = 100000
@@ -29,10 +37,12 @@ PROP_PREFIX = "org.systemd.property."
 
 # ---- names and paths -------------------------------------------------------------------------
 
-def unit_and_slice(cgroups_path: str | None, cid: str) -> tuple[str, str]:
-    """(unit name, slice) from linux.cgroupsPath, with runc's defaults."""
+def unit_and_slice(cgroups_path: str | None, cid: str, user: bool = False) -> tuple[str, str]:
+    """(unit name, slice) from linux.cgroupsPath, with runc's defaults (``user``: the user's
+    own manager's)."""
+    default = USER_SLICE if user else DEFAULT_SLICE
     if not cgroups_path:
-        return f"{DEFAULT_PREFIX}-{cid}.scope", DEFAULT_SLICE
+        return f"{DEFAULT_PREFIX}-{cid}.scope", default
     parts = cgroups_path.split(":")
     if len(parts) != 3:
         raise ConfigError("linux.cgroupsPath", 'expected cgroupsPath to be of format '
@@ -42,7 +52,7 @@ def unit_and_slice(cgroups_path: str | None, cid: str) -> tuple[str, str]:
         # runc accepts a slice here only to make sure it exists (a slice holds no process).
         raise ConfigError("linux.cgroupsPath", f"{name}: a container cannot be put in a slice "
                           "unit itself; name a scope (slice:prefix:name)")
-    return f"{prefix}-{name}.scope", slice_ or DEFAULT_SLICE
+    return f"{prefix}-{name}.scope", slice_ or default
 
 
 def expand_slice(slice_: str) -> str:
@@ -64,12 +74,22 @@ def expand_slice(slice_: str) -> str:
     return path
 
 
-def resolve(cgroups_path: str | None, cid: str) -> Cgroup:
-    """The scope's cgroup (not created yet), with its unit's name recorded."""
-    unit, slice_ = unit_and_slice(cgroups_path, cid)
-    cg = Cgroup.resolve(expand_slice(slice_).rstrip("/") + "/" + unit, cid)
+def resolve(cgroups_path: str | None, cid: str, user: bool = False) -> Cgroup:
+    """The scope's cgroup (not created yet), with its unit's name recorded.  ``user``: the
+    unit is the user's own manager's (see the module docstring), whose cgroup is asked of it."""
+    unit, slice_ = unit_and_slice(cgroups_path, cid, user)
+    base = ""
+    if user:
+        base = manager(True).control_group().rstrip("/")
+        if not base:
+            raise PyruncError("the user's systemd instance did not say which cgroup it has")
+    cg = Cgroup.resolve(base + expand_slice(slice_).rstrip("/") + "/" + unit, cid)
+    if user and cg.mode != V2:
+        raise PyruncError("rootless --systemd-cgroup needs cgroup v2 (a unified hierarchy): "
+                          "systemd delegates no cgroup v1 hierarchy to a user")
     cg.unit = unit
     cg.slice = slice_
+    cg.user_bus = user
     return cg
 
 
@@ -391,7 +411,10 @@ def unit_properties(cg: Cgroup, cfg, version=None) -> list:
              ("IOAccounting" if cg.mode == V2 else "BlockIOAccounting", ("b", True)),
              ("TasksAccounting", ("b", True)),
              ("DefaultDependencies", ("b", False))]
-    props += device_properties(res if isinstance(res, dict) else {}, cfg.linux.devices)
+    if not cg.user_bus:
+        # A user's manager may not attach device programs (nor may the user: Cgroup.apply
+        # leaves them out rootless), and the user's namespace lets it make no device nodes.
+        props += device_properties(res if isinstance(res, dict) else {}, cfg.linux.devices)
     props += resource_properties(res, cg.mode, version)
     unified = res.get("unified") if isinstance(res, dict) else None
     if cg.mode == V2 and isinstance(unified, dict) and "memory.oom.group" in unified and \
@@ -407,7 +430,7 @@ def start(cg: Cgroup, pid: int, props: list) -> None:
     """Start the scope with ``pid`` in it and wait for systemd to have made it; on any
     failure nothing of the unit is left."""
     from pyrunc.cgroups import dbus
-    mgr = manager()
+    mgr = manager(cg.user_bus)
     props = props + [("PIDs", ("au", [pid]))]
     unit = cg.unit
     for attempt in (1, 2):
@@ -434,10 +457,11 @@ def start(cg: Cgroup, pid: int, props: list) -> None:
                           "there")
 
 
-def stop(unit: str) -> None:
-    """Stop the unit and let systemd forget it (a unit already gone is fine)."""
+def stop(unit: str, user: bool = False) -> None:
+    """Stop the unit and let systemd forget it (a unit already gone is fine); ``user``: a unit
+    of the user's own manager."""
     from pyrunc.cgroups import dbus
-    mgr = manager()
+    mgr = manager(user)
     try:
         result = mgr.stop_unit(unit)
     except dbus.DBusError as e:
@@ -454,24 +478,25 @@ def stop(unit: str) -> None:
 
 def set_properties(cg: Cgroup, res: dict) -> None:
     """`update`: the new limits as unit properties (runtime only, as runc); the files follow."""
-    props = resource_properties(res, cg.mode, manager().version)
+    mgr = manager(cg.user_bus)
+    props = resource_properties(res, cg.mode, mgr.version)
     if props:
         try:
-            manager().set_unit_properties(cg.unit, props)
+            mgr.set_unit_properties(cg.unit, props)
         except PyruncError as e:
             raise PyruncError(f"unable to set unit properties: {e}") from None
 
 
-_manager = None
+_managers: dict = {}
 
 
-def manager():
-    """One connection per process."""
-    global _manager
-    if _manager is None:
+def manager(user: bool = False):
+    """One connection per bus and process: the system's manager, or (``user``) the user's."""
+    mgr = _managers.get(user)
+    if mgr is None:
         from pyrunc.cgroups.dbus import Manager
-        _manager = Manager()
-    return _manager
+        mgr = _managers[user] = Manager(user)
+    return mgr
 
 
 def _quietly(fn, *args) -> None:

@@ -291,6 +291,128 @@ def bench_pip_installed(s: Session, launcher: Runtime, pip: Runtime, runs: int,
     return rows
 
 
+# The launcher's speed tricks, each switched off in a copy of the launcher: what it saves per
+# call is that copy's time minus the launcher's.  fastos and jsonio avoid importing os and json;
+# a launcher that imports them first shows what they save.
+TRICKS = [  # (name, what the copy changes: (line to drop, line to add before `from pyrunc.cli`))
+    ("install_fast_imports", ("pyrunc.install_fast_imports()", None)),
+    ("fastos (no `import os`)", (None, "import os")),
+    ("jsonio (no `import json`)", (None, "import json")),
+    ("gc off from the first line", ("gc.disable()", None)),
+]
+
+
+def trick_launchers(launcher: str, tmp: str) -> list[tuple[str, str]]:
+    """(trick, path of a launcher copy without it); [] when `launcher` is not the Makefile's
+    script (a pip-installed or other binary cannot be edited this way)."""
+    try:
+        with open(launcher) as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError):
+        return []
+    lines = text.splitlines()
+    if not text.startswith("#!") or "from pyrunc.cli import main" not in lines:
+        return []
+    out = []
+    for i, (name, (drop, add)) in enumerate(TRICKS):
+        new = []
+        for ln in lines:
+            if drop is not None and ln.split("  #")[0].strip() == drop:
+                continue
+            if add is not None and ln == "from pyrunc.cli import main":
+                new.append(add)
+            new.append(ln)
+        path = os.path.join(tmp, f"pyrunc-without-trick-{i}")
+        with open(path, "w") as f:
+            f.write("\n".join(new) + "\n")
+        os.chmod(path, 0o755)
+        out.append((name, path))
+    return out
+
+
+def bench_speed_tricks(s: Session, pyrunc: Runtime, runs: int, warmup: int) -> list[Row]:
+    """What each of the launcher's speed tricks saves per `state` and `kill` call (issue 17:
+    keep a trick only where it pays 0.1 ms or more), and the state file's marshal format
+    against JSON, read from a real state file."""
+    variants = trick_launchers(pyrunc.binary, s.tmp)
+    if not variants:
+        raise BenchError(f"{pyrunc.binary} is not the Makefile's launcher script")
+    bundle = pyrunc.bundle("tricks", SLEEP)
+    cid = s.new_id(pyrunc, "tricks")
+    pyrunc.ok("create", "--bundle", bundle, cid)
+    pid = 0
+    try:
+        pid = pyrunc.pid(pyrunc.ok("state", cid))
+        players: list[Player] = []
+        for key, binary in [("launcher", pyrunc.binary)] + variants:
+            def fn(tag: str, binary: str = binary) -> Sample:
+                t = {}
+                for call, args in (("state", ("state", cid)), ("kill", ("kill", cid, "CONT"))):
+                    r = spawn_timed([binary, "--root", pyrunc.root, *args], s.tmp)
+                    if r.rc != 0:
+                        raise BenchError(f"{binary}: {r.why()}")
+                    t[call] = r.seconds
+                return t
+            players.append((key, pyrunc, fn))
+        got = interleave(players, runs, warmup, "speed tricks")
+        state_file = os.path.join(pyrunc.root, cid, "state")
+        marshal_us, json_us = _state_file_formats(state_file)
+    finally:
+        pyrunc.teardown(cid, pid)
+    rows = []
+    for key, _ in variants:
+        gains = [f"{c} {_median_diff(column(got[key], c), column(got['launcher'], c)) * 1e3:+.2f}"
+                 " ms" for c in ("state", "kill")]
+        rows.append(Row(f"without {key}", "ms", {"pyrunc": column(got[key], "state")},
+                        note=f"what the trick saves per call (median of per-round differences, "
+                             f"this copy minus the launcher): {', '.join(gains)}"))
+    rows.append(Row("state file as JSON, not marshal", "ms",
+                    {"pyrunc": [(json_us - marshal_us) / 1e6]},
+                    note=f"reading a real state file in a fresh interpreter: marshal "
+                         f"{marshal_us:.0f} us, JSON {json_us:.0f} us (jsonio's import and first "
+                         f"loads): JSON would add {(json_us - marshal_us) / 1000:.2f} ms to each "
+                         "start, kill and delete"))
+    return rows
+
+
+_READ_STATE = """
+import sys, time
+sys.path[0:0] = [sys.argv[1]]
+import pyrunc
+pyrunc.install_fast_imports()
+import marshal, pyrunc.state
+data = open(sys.argv[2], 'rb').read()
+t0 = time.perf_counter()
+d = marshal.loads(data)
+t1 = time.perf_counter()
+from pyrunc import jsonio
+d2 = jsonio.loads(sys.argv[3])
+t2 = time.perf_counter()
+assert d2 == d
+print((t1 - t0) * 1e6, (t2 - t1) * 1e6)
+"""
+
+
+def _state_file_formats(path: str, runs: int = 20) -> tuple[float, float]:
+    """Microseconds a new `kill`/`delete`/`start` process would spend reading the state at
+    `path`: as marshal (no module to load), and as JSON (jsonio's import and its first loads,
+    which builds the scanner), each in a fresh interpreter as every CLI call is one."""
+    import json
+    import marshal
+    import subprocess
+    import sys
+    with open(path, "rb") as f:
+        text = json.dumps(marshal.loads(f.read()))
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    m, j = [], []
+    for _ in range(runs):
+        out = subprocess.run([sys.executable, "-I", "-S", "-c", _READ_STATE, repo, path, text],
+                             capture_output=True, text=True, check=True).stdout.split()
+        m.append(float(out[0]))
+        j.append(float(out[1]))
+    return statistics.median(m), statistics.median(j)
+
+
 def _median_diff(a: list[float | None], b: list[float | None]) -> float:
     d = [x - y for x, y in zip(a, b) if x is not None and y is not None]
     return statistics.median(d) if d else float("nan")

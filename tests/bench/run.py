@@ -6,6 +6,8 @@ Runs, in interleaved rounds, with a busybox bundle from conformance.bundle:
   3. VmRSS and Pss of a created container's init               (goal: pyrunc <= 2 MB)
   4. `create` without and with Podman's seccomp profile (pyrunc's cache warm and cold)
   5. `exec true` into a running container
+  5a. what each speed trick of the launcher saves per state/kill call, and the state file's
+      marshal format against JSON (issue 17: keep a trick only where it pays)
   5b. the lifecycle's calls of a pip-installed pyrunc (a wheel of this tree in a fresh venv)
       against the launcher (issue 17: under 0.2 ms apart)
   6. crun in 1-3, from a private mount namespace that hides the hybrid cgroup2 mount
@@ -17,8 +19,7 @@ Nothing is asserted; the exit status is 1 only if a benchmark could not run or s
 left behind. Every container is deleted (also on Ctrl-C), then the bench checks that no state
 dir, cgroup or mount of its own is left. See tests/bench/README.md for what each number means.
 
-    .venv/bin/python tests/bench/run.py [--runs N] [--quick] [--docker] [--markdown]
-                                        [--only WORD]
+    .venv/bin/python tests/bench/run.py [--runs N] [--quick] [--docker] [--markdown] [--only NAME]
 """
 from __future__ import annotations
 
@@ -116,8 +117,8 @@ def main() -> int:
                     help="also measure `docker run --rm` latency (starts containerd+dockerd; "
                          "up to a minute)")
     ap.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
-    ap.add_argument("--only", metavar="WORD", default="",
-                    help="run only the benchmarks whose name contains WORD (e.g. systemd)")
+    ap.add_argument("--only", action="append", default=[], metavar="NAME",
+                    help="run only the named benchmark(s), e.g. --only 'speed tricks'")
     args = ap.parse_args()
     runs = args.runs or (5 if args.quick else 30)
     warmup = 1 if args.quick else 2
@@ -154,13 +155,14 @@ def main() -> int:
             ("memory", lambda: cases.bench_rss(s, trio, rss_runs, 1)),
             ("seccomp create", lambda: cases.bench_seccomp(s, pyrunc, runc, runs, warmup)),
             ("exec", lambda: cases.bench_exec(s, [pyrunc, runc], runs, warmup)),
+            ("speed tricks", lambda: cases.bench_speed_tricks(s, pyrunc, runs, warmup)),
             ("pip-installed", lambda: cases.bench_pip_installed(
                 s, pyrunc, s.add("pyrunc-pip", pip_installed(s.tmp)), runs, warmup)),
             ("systemd cgroup", lambda: bench_systemd.bench_systemd(s, PYRUNC, RUNC, runs,
                                                                    warmup)),
         ]
         for name, step in steps:
-            if args.only not in name:
+            if args.only and name not in args.only:
                 continue
             print(f"  {name} ...", flush=True)
             try:

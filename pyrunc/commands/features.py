@@ -1,14 +1,16 @@
 """`features`: the runtime-spec features document (features.md) for this build."""
 from __future__ import annotations
 
-from pyrunc import OCI_VERSION, caps
-from pyrunc.config import HOOK_STAGES, MPOL_FLAGS, MPOL_MODES
-from pyrunc.planner import (EXTRA_MOUNT_OPTIONS, MOUNT_FLAGS, PROPAGATION, RECURSIVE_ATTRS,
-                            apparmor_enabled)
+from pyrunc import OCI_VERSION
+from pyrunc.config import caps
+from pyrunc.config import HOOK_STAGES
+from pyrunc.config.linux import MPOL_FLAGS, MPOL_MODES
+from pyrunc.host.probes import apparmor_enabled
+from pyrunc.plan.kernel import EXTRA_MOUNT_OPTIONS, MOUNT_FLAGS, PROPAGATION, RECURSIVE_ATTRS
 
 
 def features() -> dict:
-    from pyrunc.seccomp_compile import features as seccomp_features
+    from pyrunc.seccomp.compile import features as seccomp_features
     return {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": OCI_VERSION,
@@ -18,7 +20,7 @@ def features() -> dict:
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": caps.NAMES[:caps.last_cap() + 1],
-            "cgroup": {"v1": True, "v2": True, "systemd": _systemd(), "systemdUser": False,
+            "cgroup": {"v1": True, "v2": True, "systemd": _systemd(), "systemdUser": _systemd(),
                        "rdma": True},
             "seccomp": seccomp_features(),  # the table the compiler itself uses
             "apparmor": {"enabled": apparmor_enabled()},

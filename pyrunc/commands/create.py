@@ -9,6 +9,7 @@ from pyrunc import fastos as os  # os without its import cost (see fastos)
 import time
 
 from pyrunc import log
+from pyrunc.args import Flag
 from pyrunc.container import destroy
 from pyrunc.errors import PyruncError
 from pyrunc.state import State, Store, proc_start_time, proc_stat, rfc3339_nano
@@ -16,6 +17,16 @@ from pyrunc.state import State, Store, proc_start_time, proc_stat, rfc3339_nano
 TYPE_CHECKING = False  # typing costs 8 ms to import
 if TYPE_CHECKING:
     from pyrunc.config import Config
+
+CREATE_FLAGS = [
+    Flag("bundle,b", "str", "", "path to the root of the bundle directory"),
+    Flag("console-socket", "str", "", "path to an AF_UNIX socket which will receive the "
+         "master end of the console's pseudoterminal"),
+    Flag("pid-file", "str", "", "specify the file to write the process id to"),
+    Flag("no-pivot", help="do not use pivot root to jail process inside rootfs"),
+    Flag("no-new-keyring", help="do not create a new session keyring for the container"),
+    Flag("preserve-fds", "int", 0, "pass N additional file descriptors to the container"),
+]
 
 
 class CreateOptions:
@@ -59,9 +70,11 @@ def connect_console(path: str) -> int:
 def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = None) -> State:
     """Create the container and leave its init waiting for `start`."""
     from pyrunc import config as config_mod
+    from pyrunc.config.fields import cpu_mask
     from pyrunc.cgroups import Cgroup
-    from pyrunc.planner import Fds, Planner
-    from pyrunc.spawn import check_preserved_fds
+    from pyrunc.plan import InitFds
+    from pyrunc.plan.build import Planner
+    from pyrunc.host.spawn import check_preserved_fds
 
     check_preserved_fds(opts.preserve_fds)
     bundle = os.path.abspath(opts.bundle)
@@ -81,34 +94,32 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
     unit_props = None
     if opts.systemd_cgroup:  # a transient scope unit (cgroups/systemd.py)
         from pyrunc.cgroups import systemd
-        cgroup = systemd.resolve(cfg.linux.cgroups_path, cid)
-        unit_props = systemd.unit_properties(cgroup, cfg, systemd.manager().version)
+        # rootless: the user's own systemd instance (runc's rootless systemd driver)
+        cgroup = systemd.resolve(cfg.linux.cgroups_path, cid, user=opts.rootless_cgroups)
+        unit_props = systemd.unit_properties(cgroup, cfg,
+                                             systemd.manager(cgroup.user_bus).version)
     else:
         cgroup = Cgroup.resolve(cfg.linux.cgroups_path, cid)
     if log.debug_enabled:
         log.debug(f"cgroups resolved ({cgroup.mode}): " +
                   " ".join(sorted(set(cgroup.paths.values()))))
 
-    # The plan is built before anything exists, so every config error leaves nothing behind.
-    # The fds the init will get are numbered now and opened later in the same order: the
-    # exec fifo, the console socket, the hooks' state pipe, the cgroups-ready pipe.
+    # The plan is built before anything exists, so every config error leaves nothing behind:
+    # the fds the init will get are numbered now (InitFds) and placed once opened.
     preserve = opts.preserve_fds
-    from pyrunc.passwd import open_dir, with_home
+    from pyrunc.host.passwd import open_dir, with_home
     proc.env = with_home(proc.env, lambda: open_dir(cfg.root_path), proc.user.uid)
     if os.environ.get("LISTEN_FDS"):
-        from pyrunc import activation
+        from pyrunc.host import activation
         preserve = activation.apply(proc, preserve)
-    base = 3 + preserve
-    n_extra = 2 if opts.console_socket else 1
     init_hooks = False
     if cfg.hooks:  # the hooks module only when there are hooks (as for start and delete)
-        from pyrunc import hooks
+        from pyrunc.host import hooks
         init_hooks = hooks.needs_init_sync(cfg.hooks)
-    fds = Fds(preserve, fifo=base + 2, console=base + 3 if opts.console_socket else None,
-              cgroups_ready=base + 2 + n_extra + (1 if init_hooks else 0))
+    fds = InitFds.create(preserve, console=bool(opts.console_socket), hook_state=init_hooks)
 
     own_cpus = os.sched_getaffinity(0)
-    own_affinity = config_mod.cpu_mask(own_cpus) if len(own_cpus) > 1 else None
+    own_affinity = cpu_mask(own_cpus) if len(own_cpus) > 1 else None
 
     net_devices: list = []  # linux.netDevices as the planner found them (see netdev)
 
@@ -118,7 +129,7 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
                           no_new_keyring=opts.no_new_keyring, cgroup_join=cgroup.join_ops(),
                           own_affinity=own_affinity, cgroup2_root=cgroup.v2_mountpoint())
         if init_hooks:
-            hooks.plan_init_hooks(planner, cfg.hooks, base + 2 + n_extra)
+            hooks.plan_init_hooks(planner, cfg.hooks, fds.number("hook_state"))
         data = planner.build().encode()
         net_devices[:] = planner.net_devices
         return data
@@ -131,17 +142,17 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
     st = store.new(cid)
     console_fd = -1
     state_r = state_w = -1  # the pipe for the hooks' state records (see hooks.py)
-    ready_r = ready_w = -1  # the cgroups-ready pipe (Fds.cgroups_ready)
+    ready_r = ready_w = -1  # the cgroups-ready pipe (InitFds "cgroups_ready")
     init = None
     try:
         record(st, cfg, bundle, cgroup)
         st.save()  # from here on, `delete -f` knows which cgroups to clean
-        if rootless:
+        if rootless and unit_props is None:  # a user's scope is made by the user's systemd
             cgroup.create_rootless(bool(cfg.linux.cgroups_path), cfg.linux.resources)
             st.cgroup = cgroup.to_json() if cgroup.paths else None
             st.save()
         if notify_socket:
-            from pyrunc import notify
+            from pyrunc.host import notify
             notify.setup_spec(cfg, st.dir)  # its socket directory is the bind source
         if not plan:
             plan = build_plan()
@@ -159,18 +170,18 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
                 # then (as runc's, 0622, is writable), behind a root dir only the user enters.
                 os.chmod(st.fifo_path, 0o644)
         fifo = os.open(st.fifo_path, os.O_PATH | os.O_CLOEXEC)
-        extra = [fifo]
+        fds.place("fifo", fifo)
         if opts.console_socket:
             console_fd = connect_console(opts.console_socket)
-            extra.append(console_fd)
+            fds.place("console", console_fd)
         if init_hooks:
             state_r, state_w = os.pipe()
-            extra.append(state_r)
+            fds.place("hook_state", state_r)
         ready_r, ready_w = os.pipe()
-        extra.append(ready_r)
+        fds.place("cgroups_ready", ready_r)
 
-        from pyrunc.spawn import spawn_init
-        init = spawn_init(preserve, extra)  # its exec overlaps the cgroup set-up below
+        from pyrunc.host.spawn import spawn_init
+        init = spawn_init(fds)  # its exec overlaps the cgroup set-up below
         if own_affinity is not None:
             _off_our_cpu(init.stage1, own_cpus)
         os.close(fifo)
@@ -250,7 +261,7 @@ def create(store: Store, cid: str, opts: CreateOptions, cfg: "Config | None" = N
 
 
 def _move_net_devices(st: State, devices: list) -> None:
-    from pyrunc import netdev
+    from pyrunc.host import netdev
     try:
         fd = st.open_proc("ns/net", os.O_RDONLY)
     except OSError:
@@ -355,7 +366,7 @@ def _own_pid_namespace(cfg: "Config") -> bool:
 def _host_ids(cfg: "Config", uid: int, gid: int) -> tuple[int, int]:
     """The host uid and gid that the container's ``uid`` and ``gid`` map to (themselves without
     a user namespace)."""
-    from pyrunc.config import host_id
+    from pyrunc.config.linux import host_id
     h_uid, h_gid = host_id(cfg.linux.uid_mappings, uid), host_id(cfg.linux.gid_mappings, gid)
     return uid if h_uid is None else h_uid, gid if h_gid is None else h_gid
 
@@ -380,7 +391,7 @@ def _cgroup_binds(cgroup):
 def _send_seccomp_listener(st: State, remote_fd: int, prog) -> None:
     """Hand the init's seccomp listener fd to the agent at listenerPath (config-linux.md#seccomp)
     while the init still holds it (it waits for `start`)."""
-    from pyrunc.seccomp_notify import fetch_listener_fd, send_listener_fd
+    from pyrunc.seccomp.notify import fetch_listener_fd, send_listener_fd
     if prog is None or not prog.listener_path:
         raise PyruncError("linux.seccomp.listenerPath: SCMP_ACT_NOTIFY needs a listener path")
     fd = fetch_listener_fd(st.pid, remote_fd)

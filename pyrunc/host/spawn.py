@@ -10,9 +10,11 @@ import fcntl
 from pyrunc import fastos as os  # os without its import cost (see fastos)
 
 from pyrunc.errors import PyruncError
-from pyrunc.plan import MESSAGE_MAX
+from pyrunc.plan import MESSAGE_MAX, InitFds
 
-INIT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "libexec", "pyrunc-init")
+# the package's own copy: pyrunc/libexec/ in a checkout and in an installed wheel alike
+INIT_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "libexec",
+                         "pyrunc-init")
 SEALS = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
 
 
@@ -47,10 +49,6 @@ def check_preserved_fds(n: int) -> None:
             os.fstat(fd)
         except OSError:
             raise PyruncError(f"--preserve-fds {n}: fd {fd} is not open") from None
-
-
-def control_fd_base(preserve: int) -> int:
-    return 3 + preserve
 
 
 class Init:
@@ -105,7 +103,7 @@ class Init:
         non-dumpable from its first instruction, so nothing in the container can reach the
         pipe through /proc/PID/fd in the first place.  Reaps the first stage once it has
         reported the container's pid.  Each message is read whole and nothing past it
-        (plan.py: a kind byte, a u32 length, the payload).
+        (pyrunc.plan: a kind byte, a u32 length, the payload).
         """
         while True:
             head = self._read(5, between_messages=True)
@@ -225,7 +223,7 @@ def _shown(text: str) -> str:
 
 def _error_text(kind: str, text: str) -> str:
     """An E or e message as the error line pyrunc prints: one line of printable text;
-    ``e<errno> <text>`` is worded here, as Python's libc does (see pyrunc/plan.py)."""
+    ``e<errno> <text>`` is worded here, as Python's libc does (see pyrunc/plan/__init__.py)."""
     text = "".join(c if c.isprintable() else " " for c in text)
     if kind == "e":
         num, _, rest = text.partition(" ")
@@ -235,19 +233,20 @@ def _error_text(kind: str, text: str) -> str:
     return text
 
 
-def spawn_init(preserve: int, extra_fds: list[int]) -> Init:
+def spawn_init(fds: InitFds) -> Init:
     """Start the init with stdio, the preserved fds and the control fds; it waits for its plan
     (Init.send_plan), so the caller can overlap its own work with the exec.
 
-    ``extra_fds`` are placed at 3+preserve+2 onwards (after the plan and sync fds), in order.
+    ``fds`` numbers the preserved and control fds (plan.InitFds) and holds the host fds to
+    place; the plan and sync pipes are made here.
     posix_spawn (a vfork) costs less than fork of this process; the file actions make the
     preserved fds inheritable (dup2 onto itself) and place the control fds.
     """
     mfd = sealed_init()
     plan_r, plan_w = os.pipe()
     sync_r, sync_w = os.pipe()
-    base = control_fd_base(preserve)
-    wanted = [plan_r, sync_w, *extra_fds]
+    base = fds.plan_fd
+    wanted = [plan_r, sync_w, *fds.placed()]
     high: list[int] = []
     try:
         # Everything moves above the target numbers first: the memfd too, or a dup2 could
@@ -268,9 +267,9 @@ def spawn_init(preserve: int, extra_fds: list[int]) -> Init:
     return Init(pid, sync_r, plan_w)
 
 
-def start_init(plan: bytes, preserve: int, extra_fds: list[int]) -> Init:
+def start_init(plan: bytes, fds: InitFds) -> Init:
     """spawn_init, then send_plan right away."""
-    init = spawn_init(preserve, extra_fds)
+    init = spawn_init(fds)
     init.send_plan(plan)
     return init
 

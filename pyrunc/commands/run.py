@@ -8,9 +8,8 @@ The init is pyrunc's own child (the first stage clones it with CLONE_PARENT), so
 from pyrunc import fastos as os  # os without its import cost (see fastos)
 
 from pyrunc.args import Flag, one_id, parse
-from pyrunc.cli import CREATE_FLAGS, check_systemd
+from pyrunc.commands.create import CREATE_FLAGS, CreateOptions, create
 from pyrunc.container import delete, start
-from pyrunc.create import CreateOptions, create
 from pyrunc.signals import Forwarding, wait_exit_code
 from pyrunc.state import Store
 
@@ -28,7 +27,7 @@ RUN_FLAGS = CREATE_FLAGS + [
 def cmd_run(ctx, argv: list[str]) -> int:
     o, pos = parse(argv, RUN_FLAGS)
     cid = one_id(pos, "run")
-    check_systemd(ctx)
+    ctx.check_systemd()
     o["systemd-cgroup"] = ctx.systemd_cgroup
     return run(ctx.store(), cid, o, rootless_cgroups=ctx.rootless_cgroups())
 
@@ -44,7 +43,6 @@ def run(store: Store, cid: str, o: dict, rootless_cgroups: bool = False) -> int:
     cfg = config_mod.load(os.path.abspath(opts.bundle))
     if cfg.process is not None and cfg.process.terminal and not detach and \
             not opts.console_socket:
-        from pyrunc.tty import run_with_terminal
         return run_with_terminal(store, cid, opts, cfg, keep=bool(o["keep"]))
     if detach:
         create(store, cid, opts, cfg)
@@ -83,3 +81,37 @@ def foreground(store: Store, cid: str, pid: int, keep: bool, before_wait=None,
     if not keep:
         delete(store, cid, force=True)
     return rc
+
+
+def run_with_terminal(store: Store, cid: str, opts: CreateOptions, cfg, keep: bool) -> int:
+    """`run` with process.terminal and no --console-socket: create with our own console
+    socket, start, proxy the pty to our stdio, exit with the container's status."""
+    import shutil
+    import socket
+    import tempfile
+    from pyrunc.host.tty import proxy, recv_master
+    tmp = tempfile.mkdtemp(prefix="pyrunc-console-")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    master = -1
+    try:
+        path = os.path.join(tmp, "console.sock")
+        listener.bind(path)
+        listener.listen(1)
+        opts.console_socket = path
+        st = create(store, cid, opts, cfg)
+        try:
+            listener.settimeout(10.0)
+            conn, _ = listener.accept()
+            with conn:
+                master = recv_master(conn)
+            proc = cfg.process
+            start(store, cid)
+            return proxy(master, st.pid, proc.console_size if proc else None)
+        finally:
+            if not keep:
+                delete(store, cid, force=True)
+    finally:
+        if master >= 0:
+            os.close(master)
+        listener.close()
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -8,7 +8,6 @@ from pyrunc import fastos as os  # os without its import cost (see fastos)
 import sys
 
 from pyrunc.args import Flag, UsageError, help_text, parse
-from pyrunc.cli import COMMANDS, GLOBAL_FLAGS
 from pyrunc.errors import PyruncError
 
 
@@ -48,7 +47,7 @@ def cmd_list(ctx, argv: list[str]) -> int:
 
 
 def cmd_spec(ctx, argv: list[str]) -> int:
-    from pyrunc.spec_default import write_spec
+    from pyrunc.config.default import write_spec
     o, _ = parse(argv, [Flag("bundle,b", "str", ""), Flag("rootless")])
     write_spec(o["bundle"] or ".", rootless=bool(o["rootless"]))
     return 0
@@ -56,24 +55,25 @@ def cmd_spec(ctx, argv: list[str]) -> int:
 
 def cmd_features(ctx, argv: list[str]) -> int:
     from pyrunc import jsonio
-    from pyrunc.features import features
+    from pyrunc.commands.features import features
     parse(argv, [])
     sys.stdout.write(jsonio.dumps(features(), indent="    ") + "\n")
     return 0
 
 
-def usage() -> str:
-    cmds = "\n".join(f"   {n:<10}  {d}" for n, (_, _, d) in COMMANDS.items())
+def usage(commands: dict, global_flags: list[Flag]) -> str:
+    """runc's help text, from cli's command table and global flags."""
+    cmds = "\n".join(f"   {n:<10}  {d}" for n, (_, _, d) in commands.items())
     return ("NAME:\n   pyrunc - Open Container Initiative runtime in Python\n\n"
             "USAGE:\n   pyrunc [global options] command [command options] [arguments...]\n\n"
-            f"COMMANDS:\n{cmds}\n\nGLOBAL OPTIONS:\n{help_text(GLOBAL_FLAGS)}\n")
+            f"COMMANDS:\n{cmds}\n\nGLOBAL OPTIONS:\n{help_text(global_flags)}\n")
 
 
 def version() -> str:
     """runc's three lines: dockerd reads the runtime's name and version, and a commit: line."""
     from pyrunc import OCI_VERSION, __version__
     try:
-        with open(os.path.join(os.path.dirname(__file__), "COMMIT")) as f:
+        with open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "COMMIT")) as f:
             commit = f.read().strip()
     except OSError:
         commit = "unknown"

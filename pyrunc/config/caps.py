@@ -16,6 +16,13 @@ NAMES = [
 NUMBER = {name: i for i, name in enumerate(NAMES)}
 
 
+def number(name: str) -> int | None:
+    """The number of a capability named as configs name them ("CAP_KILL", "kill", "Cap_Kill":
+    runc accepts each), or None for a name linux/capability.h does not have."""
+    n = name.upper()
+    return NUMBER.get(n if n.startswith("CAP_") else "CAP_" + n)
+
+
 _last_cap: int | None = None
 
 
@@ -47,7 +54,7 @@ def mask(names: object, path: str, unknown_ok: bool = True) -> int:
     for i, n in enumerate(names):
         if not isinstance(n, str):
             raise ConfigError(f"{path}[{i}]", "must be a capability name")
-        num = NUMBER.get(n.upper() if n.upper().startswith("CAP_") else "CAP_" + n.upper())
+        num = number(n)
         if num is None:
             if unknown_ok:
                 continue

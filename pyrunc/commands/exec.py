@@ -4,7 +4,7 @@ Python never enters the container: it writes an exec plan in which the init's fi
 every namespace of the container (from /proc/PID/ns, the user namespace first and the mount
 namespace last, so every path is opened through the host's /proc), then CLONEs with no new
 namespace so the process is born in the container's pid namespace, then switches credentials
-exactly as `create` does (planner.add_credentials).  The first stage enters the container's
+exactly as `create` does (plan.steps.add_credentials).  The first stage enters the container's
 cgroups itself before anything else (Cgroup.join_ops), so the process never runs outside them.
 
 The defaults are the container's own process (state.config["process"], kept by create), as in
@@ -153,7 +153,7 @@ def _stat_ns(path: str):
 
 def namespaces_to_join(pid: int) -> list[tuple[int, str]]:
     """(CLONE_NEW* flag, /proc path) of every namespace of ``pid`` that differs from ours."""
-    from pyrunc.planner import NS_FLAGS
+    from pyrunc.plan.kernel import NS_FLAGS
     out = []
     for t in NS_ORDER:
         name = NS_FILES[t]
@@ -176,8 +176,9 @@ def exec_plan(namespaces: list[tuple[int, str]], proc, seccomp, preserve: int,
     may deny setgroups: a rootless container's own does); ``mempolicy`` the container's
     linux.memoryPolicy (config.MemoryPolicy), which runc gives exec'd processes too."""
     from pyrunc.plan import Plan
-    from pyrunc.planner import (add_credentials, apparmor_ops, console_ops, enter_cgroup_ops,
-                                inherited_attrs, may_set_groups, mempolicy_ops, sched_ops)
+    from pyrunc.host.probes import may_set_groups
+    from pyrunc.plan.steps import (add_credentials, apparmor_ops, console_ops, enter_cgroup_ops,
+                                   inherited_attrs, mempolicy_ops, sched_ops)
     p = Plan()
     enter_cgroup_ops(p, proc, cgroup_join or [])
     inherited_attrs(p, proc)
@@ -249,8 +250,8 @@ def sub_cgroup(cg, specs: list[str]):
 
 
 def exec_process(store, cid: str, o: dict, args: list[str]) -> int:
-    from pyrunc.config import Process
-    from pyrunc.create import connect_console, write_pid_file
+    from pyrunc.config.process import Process
+    from pyrunc.commands.create import connect_console, write_pid_file
     from pyrunc.signals import Forwarding
 
     # No lock is held while the process starts: in a paused container (--ignore-paused) it
@@ -273,8 +274,7 @@ def exec_process(store, cid: str, o: dict, args: list[str]) -> int:
         if console_path and not proc.terminal:
             raise PyruncError("cannot use console socket if runc will not detach or allocate tty")
         if proc.terminal and not console_path:
-            from pyrunc import tty
-            return tty.exec_with_terminal(st, proc, o)
+            return exec_with_terminal(st, proc, o)
         console_fd = connect_console(console_path) if console_path else -1
         forwarding = None if detach else Forwarding()  # before the process exists (signals)
         try:
@@ -303,29 +303,31 @@ def exec_process(store, cid: str, o: dict, args: list[str]) -> int:
 def spawn_exec(st, proc, o: dict, console_fd: int) -> int:
     """Start the process (it has exec'd, or failed with an error, when this returns): its pid."""
     from pyrunc.cgroups import Cgroup
-    from pyrunc.spawn import control_fd_base, start_init
+    from pyrunc.host.spawn import start_init
+    from pyrunc.plan import InitFds
     preserve = int(o.get("preserve-fds") or 0)
     if preserve < 0:
         raise UsageError("--preserve-fds must not be negative")
     if os.environ.get("LISTEN_FDS"):
-        from pyrunc import activation
+        from pyrunc.host import activation
         preserve = activation.apply(proc, preserve)
     seccomp = None
     sc = st.config.get("seccomp")
     if sc is not None:
         from pyrunc.seccomp import compile_seccomp
         seccomp = compile_seccomp(sc)
-    extra = [console_fd] if console_fd >= 0 else []
-    console = control_fd_base(preserve) + 2 if console_fd >= 0 else None
     # A notify listener must reach the agent before the exec closes it: the init waits on a
     # pipe until pyrunc has passed it on (create waits on the exec fifo instead).
+    wait_ack = seccomp is not None and seccomp.notify
+    fds = InitFds.exec(preserve, console=console_fd >= 0, notify_ack=wait_ack)
+    console, notify_ack = fds.number("console"), fds.number("notify_ack")
+    if console_fd >= 0:
+        fds.place("console", console_fd)
     ack_r = ack_w = -1
-    notify_ack = None
-    if seccomp is not None and seccomp.notify:
+    if wait_ack:
         ack_r, ack_w = os.pipe()
-        notify_ack = control_fd_base(preserve) + 2 + len(extra)
-        extra.append(ack_r)
-    from pyrunc.passwd import with_home
+        fds.place("notify_ack", ack_r)
+    from pyrunc.host.passwd import with_home
     proc.env = with_home(proc.env, st.open_root, proc.user.uid)
     namespaces = namespaces_to_join(st.pid)
     join = []
@@ -333,16 +335,21 @@ def spawn_exec(st, proc, o: dict, console_fd: int) -> int:
         cg = Cgroup.from_json(st.cgroup)
         if o.get("cgroup"):
             cg = sub_cgroup(cg, o["cgroup"])
-        from pyrunc.planner import CLONE_NEWCGROUP
+        from pyrunc.plan.kernel import CLONE_NEWCGROUP
+        from pyrunc.host import in_user_namespace
+        if os.geteuid() != 0 or in_user_namespace():
+            # rootless: a cgroup this process may not enter is left, as runc does (its
+            # process then runs in the caller's cgroup)
+            cg = cg.movable_here()
         join = cg.join_ops(move_self=any(f == CLONE_NEWCGROUP for f, _ in namespaces))
     mp = st.config.get("memoryPolicy")
     if mp is not None:
-        from pyrunc.config import memory_policy
+        from pyrunc.config.linux import memory_policy
         mp = memory_policy(mp, "linux.memoryPolicy")
     plan = exec_plan(namespaces, proc, seccomp, preserve, console, notify_ack, join,
                      mp, init_pid=st.pid).encode()
     try:
-        init = start_init(plan, preserve, extra)
+        init = start_init(plan, fds)
     finally:
         if ack_r >= 0:
             os.close(ack_r)
@@ -368,7 +375,7 @@ def spawn_exec(st, proc, o: dict, console_fd: int) -> int:
 def _send_listener(st, init, prog) -> None:
     """Hand the exec'd process' seccomp listener to the agent at listenerPath, with the
     container's state (the same message create sends)."""
-    from pyrunc.seccomp_notify import fetch_listener_fd, send_listener_fd
+    from pyrunc.seccomp.notify import fetch_listener_fd, send_listener_fd
     fd = fetch_listener_fd(init.pid, init.notify_fd)
     try:
         send_listener_fd(prog.listener_path, fd, st.spec_state(), prog.listener_metadata)
@@ -382,3 +389,27 @@ def _kill_and_reap(pid: int) -> None:
         os.waitpid(pid, 0)
     except (ProcessLookupError, ChildProcessError):
         pass
+
+
+def exec_with_terminal(st, proc, o: dict) -> int:
+    """Attached `exec -t` without --console-socket: the init sends the master over a
+    socketpair; the state lock is released before proxying."""
+    import socket
+    from pyrunc.commands.create import write_pid_file
+    from pyrunc.host.tty import proxy, recv_master
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        try:
+            pid = spawn_exec(st, proc, o, theirs.fileno())
+        finally:
+            theirs.close()
+        master = recv_master(ours)
+    finally:
+        ours.close()
+    st.release()
+    if o.get("pid-file"):
+        write_pid_file(o["pid-file"], pid)
+    try:
+        return proxy(master, pid, proc.console_size)
+    finally:
+        os.close(master)

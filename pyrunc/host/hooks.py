@@ -45,7 +45,7 @@ def _hook_ops(p, lst: list[Hook], stage: str, env: list[str]) -> None:
 
 def plan_init_hooks(planner, all_hooks: dict[str, list[Hook]], state_fd: int) -> None:
     """Put the sync point and the in-container hooks into the create plan (init fd state_fd)."""
-    from pyrunc.planner import CHDIR_ALWAYS
+    from pyrunc.plan.kernel import CHDIR_ALWAYS
     env = planner.cfg.process.env
 
     def before_pivot(p) -> None:

@@ -1,5 +1,5 @@
-"""A container's terminal proxied to pyrunc's own: `run` and attached `exec` with a terminal and
-no --console-socket.
+"""A container's terminal proxied to pyrunc's own, for `run` and attached `exec` with a terminal
+and no --console-socket (commands.run.run_with_terminal, commands.exec.exec_with_terminal).
 
 The init opens the pty in the container's devpts (CONSOLE op) and sends the master over a unix
 socket, exactly as it does to containerd; here pyrunc is the receiver.  pyrunc's stdin goes to
@@ -13,11 +13,9 @@ import array
 import fcntl
 import os
 import select
-import shutil
 import signal
 import socket
 import struct
-import tempfile
 import termios
 
 from pyrunc.errors import PyruncError
@@ -148,64 +146,3 @@ def _drain(master: int) -> bool:
         if not data:
             return False
         _write_all(1, data)
-
-
-def run_with_terminal(store, cid: str, opts, cfg, keep: bool) -> int:
-    """`run` with process.terminal and no --console-socket: create with our own console
-    socket, start, proxy the pty to our stdio, exit with the container's status."""
-    from pyrunc.container import delete, start
-    from pyrunc.create import create
-    tmp = tempfile.mkdtemp(prefix="pyrunc-console-")
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    master = -1
-    try:
-        path = os.path.join(tmp, "console.sock")
-        listener.bind(path)
-        listener.listen(1)
-        opts.console_socket = path
-        st = create(store, cid, opts, cfg)
-        try:
-            listener.settimeout(10.0)
-            conn, _ = listener.accept()
-            with conn:
-                master = recv_master(conn)
-            proc = cfg.process
-            # Forwarding starts before `start`, so no signal is lost in between.
-            return _start_and_proxy(store, cid, st.pid, master,
-                                    proc.console_size if proc else None, start)
-        finally:
-            if not keep:
-                delete(store, cid, force=True)
-    finally:
-        if master >= 0:
-            os.close(master)
-        listener.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _start_and_proxy(store, cid: str, pid: int, master: int, size: object, start) -> int:
-    start(store, cid)
-    return proxy(master, pid, size)
-
-
-def exec_with_terminal(st, proc, o: dict) -> int:
-    """Attached `exec -t` without --console-socket: the init sends the master over a
-    socketpair; the state lock is released before proxying."""
-    from pyrunc.create import write_pid_file
-    from pyrunc.exec import spawn_exec
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        try:
-            pid = spawn_exec(st, proc, o, theirs.fileno())
-        finally:
-            theirs.close()
-        master = recv_master(ours)
-    finally:
-        ours.close()
-    st.release()
-    if o.get("pid-file"):
-        write_pid_file(o["pid-file"], pid)
-    try:
-        return proxy(master, pid, proc.console_size)
-    finally:
-        os.close(master)

@@ -5,7 +5,7 @@ and the SECCOMP_FILTER_FLAG_* bits.  Compiling Podman's or Docker's profile thro
 costs tens of milliseconds, and every container of an engine gets the same profile, so programs
 are cached by profile content in /var/cache/pyrunc/seccomp.  This module is on the create path:
 a cache hit imports nothing but builtins (no cffi, no json); the compiler itself lives in
-``pyrunc.seccomp_compile`` and is imported only on a miss.
+``pyrunc.seccomp.compile`` and is imported only on a miss.
 
 Cache entries are keyed by a hash of the profile (without listenerPath/listenerMetadata, which do
 not change the program) together with everything that can change its compilation: the kernel
@@ -33,7 +33,8 @@ SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3
 _KEY_VERSION = b"pyrunc-seccomp-1\0"
 _MAGIC = b"PYSCMP01"
 _DIGEST = 16
-_HERE = os.path.dirname(os.path.abspath(__file__))
+_HERE = os.path.dirname(os.path.abspath(__file__))  # pyrunc/seccomp
+_PACKAGE = os.path.dirname(_HERE)  # pyrunc, where the native extension is
 
 
 class SeccompProgram:
@@ -41,7 +42,7 @@ class SeccompProgram:
 
     ``bpf`` is the ``struct sock_filter`` array (8 bytes an instruction, native endian).
     ``flags`` includes SECCOMP_FILTER_FLAG_NEW_LISTENER when a rule uses SCMP_ACT_NOTIFY; the
-    listener fd the kernel then returns goes to ``listener_path`` (see pyrunc.seccomp_notify).
+    listener fd the kernel then returns goes to ``listener_path`` (see pyrunc.seccomp.notify).
     ``skipped`` names the syscalls this libseccomp does not know (ignored, as runc does).
     """
 
@@ -99,7 +100,7 @@ def compile_seccomp(cfg: dict, path: str = "linux.seccomp", *,
         got = _cache_read(cache_dir, key)
     cached = got is not None
     if got is None:
-        from pyrunc import seccomp_compile
+        from pyrunc.seccomp import compile as seccomp_compile
         got = seccomp_compile.compile_profile(cfg, path)
         if key is not None:
             _cache_write(cache_dir, key, *got)
@@ -134,11 +135,11 @@ def _toolchain_id() -> bytes:
     global _toolchain
     if _toolchain is None:
         u = os.uname()
-        parts = [u.release, u.version, u.machine, _stat_id(f"{_HERE}/seccomp.py"),
-                 _stat_id(f"{_HERE}/seccomp_compile.py")]
+        parts = [u.release, u.version, u.machine, _stat_id(f"{_HERE}/__init__.py"),
+                 _stat_id(f"{_HERE}/compile.py")]
         for suffix in _imp.extension_suffixes():
-            if os.path.exists(f"{_HERE}/_native{suffix}"):
-                parts.append(_stat_id(f"{_HERE}/_native{suffix}"))
+            if os.path.exists(f"{_PACKAGE}/_native{suffix}"):
+                parts.append(_stat_id(f"{_PACKAGE}/_native{suffix}"))
                 break
         arch = getattr(sys.implementation, "_multiarch", "")
         for d in (f"/usr/lib/{arch}", f"/lib/{arch}", "/usr/lib64", "/lib64", "/usr/lib"):
