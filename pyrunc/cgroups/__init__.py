@@ -246,28 +246,9 @@ class Cgroup:
             raise PyruncError(f"cannot create cgroup {e.filename or '?'}: {e.strerror}") from None
 
     def create_rootless(self, named: bool, resources: dict | None) -> None:
-        """create() for a rootless container (runc's --rootless, see Ctx.rootless_cgroups):
-        a hierarchy whose cgroup this user may not make, or may not enter, is left out of
-        ``paths`` (runc's fs and fs2 managers ignore EPERM, EACCES and EROFS there), unless the
-        config named a cgroupsPath (then the permission error stands, as in runc) or asks for
-        limits, which would then go nowhere: one clear error instead.  A cgroup the user owns
-        (a delegated cgroup2 subtree) is kept and gets the limits."""
-        denied = ""
-        for key, p in list(self.paths.items()):
-            try:
-                Cgroup(self.mode, {key: p}).create_one(self.mountpoints)
-                procs = p + ("/cgroup.procs" if key == "" else "/tasks")
-                if not os.access(procs, os.W_OK):
-                    raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), procs)
-            except OSError as e:
-                if named or e.errno not in (errno.EPERM, errno.EACCES, errno.EROFS):
-                    raise PyruncError(f"cannot create cgroup {e.filename or p}: "
-                                      f"{e.strerror}") from None
-                denied = denied or f"{e.filename or p}: {e.strerror}"
-                del self.paths[key]
-        if denied and any(k != "devices" for k in resources or {}):
-            raise PyruncError("rootless needs no limits + no cgrouppath when no permission is "
-                              f"granted for cgroups: cannot create cgroup {denied}")
+        """create() for a rootless container (rootless.create_rootless)."""
+        from pyrunc.cgroups import rootless
+        rootless.create_rootless(self, named, resources)
 
     def create_one(self, mounts: list[str] | None) -> None:
         """mkdir the cgroup in each hierarchy of ``paths``; OSError as the kernel says it."""
@@ -303,32 +284,9 @@ class Cgroup:
         return ops
 
     def movable_here(self) -> "Cgroup":
-        """The hierarchies whose cgroup this process may move itself into, for a rootless
-        exec (runc ignores a rootless exec's failure to join the container's cgroup): on
-        cgroup v2 the kernel wants write access to cgroup.procs of the common ancestor of
-        the source and target cgroups (a user's process outside its delegated subtree may not
-        enter it); on v1, to the target's tasks file."""
-        own = read_proc_cgroup()
-        mounts = self.mountpoints or _mountpoints()
-        keep: dict[str, str] = {}
-        for key, p in self.paths.items():
-            mnt = _mountpoint_of(p, mounts)
-            if key == "":
-                src = _join(mnt, own.get("", "/"))
-                common = mnt.rstrip("/") or "/"
-                for part in p[len(common):].strip("/").split("/"):
-                    nxt = _join(common, part)
-                    if src != nxt and not src.startswith(nxt + "/"):
-                        break
-                    common = nxt
-                f = common + "/cgroup.procs"
-            else:
-                f = p + "/tasks"
-            if os.access(f, os.W_OK):
-                keep[key] = p
-        cg = Cgroup(self.mode, keep)
-        cg.mountpoints = mounts
-        return cg
+        """The hierarchies a rootless exec may move itself into (rootless.movable_here)."""
+        from pyrunc.cgroups import rootless
+        return rootless.movable_here(self)
 
     def add(self, pid: int) -> None:
         """Move ``pid`` into the cgroup in every hierarchy (before any user code runs)."""
