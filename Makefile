@@ -117,7 +117,7 @@ fuzz: install
 		-timeout=20 -rss_limit_mb=2048 corpus
 
 bench: install test-deps
-	$(PY) tests/bench/run.py
+	$(PY) tests/bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf build $(INIT) pyrunc/_native*.so pyrunc/.native-built spec/schema

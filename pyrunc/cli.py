@@ -188,7 +188,7 @@ COMMANDS = {
     "spec": ("pyrunc.commands.info", "cmd_spec", "create a new specification file"),
     "features": ("pyrunc.commands.info", "cmd_features", "show the enabled features"),
     "checkpoint": ("pyrunc.checkpoint", "cmd_checkpoint", "checkpoint a running container"),
-    "restore": ("pyrunc.checkpoint", "cmd_restore", "restore a container from a previous "
+    "restore": ("pyrunc.restore", "cmd_restore", "restore a container from a previous "
                 "checkpoint"),
 }
 

@@ -16,8 +16,9 @@ from cgroup_helpers import TestParent, leftovers, wait_for  # noqa: E402,F401
 from pyrunc.cgroups import Cgroup, mounted_hierarchies  # noqa: E402
 from pyrunc.cgroups import devices as dev  # noqa: E402
 from pyrunc.cgroups import resources as rs  # noqa: E402
+from pyrunc.cgroups import resources_v2 as rs2  # noqa: E402
 from pyrunc.cgroups.writes import WritePlan  # noqa: E402
-from pyrunc.cgroups.stats import OomEvents  # noqa: E402
+from pyrunc.cgroups.oom import OomEvents  # noqa: E402
 from pyrunc.errors import ConfigError  # noqa: E402
 
 MB = 1 << 20
@@ -459,7 +460,7 @@ def _v2_writes(res: dict, updating: bool = False) -> list[tuple[str, str]]:
 
 
 def test_v2_translation_like_runc(tmp_path, monkeypatch):
-    monkeypatch.setattr(rs, "_exists", lambda p: True)  # memory.swap.max, io.bfq.weight present
+    monkeypatch.setattr(rs2, "_exists", lambda p: True)  # memory.swap.max, io.bfq.weight present
     assert _v2_writes({"memory": {"limit": 64 * MB, "swap": 96 * MB, "reservation": 32 * MB}}) \
         == [("memory.swap.max", str(32 * MB)), ("memory.max", str(64 * MB)),
             ("memory.low", str(32 * MB))]
@@ -490,7 +491,7 @@ def test_v2_translation_like_runc(tmp_path, monkeypatch):
         with pytest.raises(ConfigError) as ei:
             _v2_writes(res)
         assert ei.value.path == where, (res, str(ei.value))
-    monkeypatch.setattr(rs, "_exists", lambda p: False)  # no bfq: io.weight, converted
+    monkeypatch.setattr(rs2, "_exists", lambda p: False)  # no bfq: io.weight, converted
     assert _v2_writes({"blockIO": {"weight": 1000}}) == [("io.weight", "10000")]
 
 

@@ -312,3 +312,96 @@ def test_restore_in_the_foreground_waits_then_deletes(rt, tmp_path):
     rt.ok("kill", cid, "KILL")
     assert p.wait(timeout=60) == 137
     assert rt("state", cid).returncode != 0
+
+
+def test_page_server_address_checked_like_runc(rt):
+    """--page-server wants ADDRESS:PORT: anything else is refused before criu is asked, with
+    runc's words, and the container runs on."""
+    bundle, cid, count = run_counter(rt)
+    for bad, words in (("nohost", "ADDRESS:PORT"), (":5", "ADDRESS:PORT"),
+                       ("a:b:c", "ADDRESS:PORT"), ("127.0.0.1:port", "Invalid port number")):
+        r = rt("checkpoint", "--image-path", rt.tmp_path / "img", "--page-server", bad, cid)
+        assert r.returncode != 0, bad
+        assert words in r.stderr, (bad, r.stderr)
+        assert rt.state(cid)["status"] == "running"
+    rt.kill_and_delete(cid)
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_checkpoint_to_a_page_server_then_restore(rt, tmp_path):
+    """--page-server: the memory pages go to a criu page server (the migration target), the
+    rest to --image-path; the two together restore the counter where it stopped."""
+    needs_criu()
+    criu = shutil.which("criu") or "/usr/sbin/criu"
+    bundle, cid, count = run_counter(rt)
+    wait_count(lambda: read_or_empty(count), 3)
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    port = _free_port()
+    pidfile = tmp_path / "ps.pid"
+    # --daemon returns once it listens; it serves the one dump and exits
+    subprocess.run([criu, "page-server", "--images-dir", pages, "--address", "127.0.0.1",
+                    "--port", str(port), "--daemon", "--pidfile", pidfile, "-o",
+                    tmp_path / "ps.log"], check=True, timeout=60)
+    ps_pid = int(pidfile.read_text())
+    try:
+        image = tmp_path / "img"
+        checkpoint(rt, cid, image, "--page-server", f"127.0.0.1:{port}")
+        stopped_at = numbers(read_or_empty(count))
+        deadline = time.monotonic() + 60
+        while os.path.exists(f"/proc/{ps_pid}") and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        try:
+            os.kill(ps_pid, 9)  # our own page server, if it is still there
+        except ProcessLookupError:
+            pass
+    assert not list(image.glob("pages-*.img")), "pages were written to the image, not sent"
+    assert list(pages.glob("pages-*.img")), "the page server received no pages"
+    for f in pages.iterdir():  # the target's images, merged as a migration tool does
+        shutil.copy(f, image / f.name)
+    restore(rt, bundle, cid, image)
+    got = wait_count(lambda: read_or_empty(count), len(stopped_at) + 3)
+    assert_continuous(got)
+    rt.kill_and_delete(cid)
+
+
+def test_checkpoint_restore_in_a_systemd_scope(rt, tmp_path):
+    """--systemd-cgroup: the restored container is in its transient scope again (criu was
+    put in it, as runc does), and delete stops the unit."""
+    needs_criu()
+    if not os.path.isdir("/run/systemd/system"):
+        pytest.skip("needs systemd as PID 1 (the guest lane)")
+    sd = ("--systemd-cgroup",)
+    unit = f"ckpt-{rt.token}"
+
+    def edit(cfg):
+        cfg["linux"]["cgroupsPath"] = f"system.slice:pyrunc-test:{unit}"
+        cfg["process"]["terminal"] = False
+    script = f"exec </dev/null >/share/count 2>&1; {COUNTER}"
+    bundle = rt.bundle(["sh", "-c", script], edit, share=True)
+    cid = rt.new_id()
+    count = rt.share / "count"
+    rt.ok("run", "-d", "--bundle", bundle, cid, global_args=sd)
+    scope = f"pyrunc-test-{unit}.scope"
+    assert scope in Path(f"/proc/{rt.state(cid)['pid']}/cgroup").read_text()
+    wait_count(lambda: read_or_empty(count), 3)
+    image = tmp_path / "img"
+    rt.ok("checkpoint", "--image-path", image, cid, global_args=sd, timeout=CRIU_TIMEOUT)
+    stopped_at = numbers(read_or_empty(count))
+    rt.ok("restore", "--detach", "--image-path", image, "--bundle", bundle, cid,
+          global_args=sd, timeout=CRIU_TIMEOUT)
+    pid = rt.state(cid)["pid"]
+    assert f"/system.slice/{scope}" in Path(f"/proc/{pid}/cgroup").read_text()
+    got = wait_count(lambda: read_or_empty(count), len(stopped_at) + 3)
+    assert_continuous(got)
+    rt.ok("kill", cid, "KILL", global_args=sd)
+    rt.wait_stopped(cid)
+    rt.ok("delete", cid, global_args=sd)
+    assert not Path(f"/sys/fs/cgroup/system.slice/{scope}").exists()

@@ -1,8 +1,10 @@
 """The container's cgroups, cgroupfs driver: v1, v2 (unified) and hybrid hosts.
 
-Hot path (create/start/state/kill/delete): this module imports only os and errno; time is
-imported where a wait needs it.  Resource limits, stats, OOM events and the v2 device program live
-in sibling modules that are imported only when a command needs them.
+Hot path: create is the one hot command that imports this package (delete rmdirs without it,
+see state.py), so this module holds what create needs, imports only os and errno, and nothing
+else: freezing and signalling all (freezer.py: pause, resume, kill --all), removal (remove.py),
+resource limits, stats, OOM events and the v2 device program live in sibling modules that are
+imported only when a command needs them.
 
 A ``Cgroup`` is the set of directories, one per mounted hierarchy, that make up one container's
 cgroup.  ``paths`` maps a hierarchy key to its directory: the controller list of a v1 hierarchy as
@@ -13,7 +15,7 @@ cgroup2 (unified) hierarchy, whether it is the only one (v2) or mounted beside v
 import errno
 from pyrunc import fastos as os  # os without its import cost (see fastos)
 
-from pyrunc.errors import ConfigError, PyruncError
+from pyrunc.errors import PyruncError
 
 V1 = "v1"
 V2 = "v2"
@@ -244,28 +246,9 @@ class Cgroup:
             raise PyruncError(f"cannot create cgroup {e.filename or '?'}: {e.strerror}") from None
 
     def create_rootless(self, named: bool, resources: dict | None) -> None:
-        """create() for a rootless container (runc's --rootless, see Ctx.rootless_cgroups):
-        a hierarchy whose cgroup this user may not make, or may not enter, is left out of
-        ``paths`` (runc's fs and fs2 managers ignore EPERM, EACCES and EROFS there), unless the
-        config named a cgroupsPath (then the permission error stands, as in runc) or asks for
-        limits, which would then go nowhere: one clear error instead.  A cgroup the user owns
-        (a delegated cgroup2 subtree) is kept and gets the limits."""
-        denied = ""
-        for key, p in list(self.paths.items()):
-            try:
-                Cgroup(self.mode, {key: p}).create_one(self.mountpoints)
-                procs = p + ("/cgroup.procs" if key == "" else "/tasks")
-                if not os.access(procs, os.W_OK):
-                    raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), procs)
-            except OSError as e:
-                if named or e.errno not in (errno.EPERM, errno.EACCES, errno.EROFS):
-                    raise PyruncError(f"cannot create cgroup {e.filename or p}: "
-                                      f"{e.strerror}") from None
-                denied = denied or f"{e.filename or p}: {e.strerror}"
-                del self.paths[key]
-        if denied and any(k != "devices" for k in resources or {}):
-            raise PyruncError("rootless needs no limits + no cgrouppath when no permission is "
-                              f"granted for cgroups: cannot create cgroup {denied}")
+        """create() for a rootless container (rootless.create_rootless)."""
+        from pyrunc.cgroups import rootless
+        rootless.create_rootless(self, named, resources)
 
     def create_one(self, mounts: list[str] | None) -> None:
         """mkdir the cgroup in each hierarchy of ``paths``; OSError as the kernel says it."""
@@ -301,32 +284,9 @@ class Cgroup:
         return ops
 
     def movable_here(self) -> "Cgroup":
-        """The hierarchies whose cgroup this process may move itself into, for a rootless
-        exec (runc ignores a rootless exec's failure to join the container's cgroup): on
-        cgroup v2 the kernel wants write access to cgroup.procs of the common ancestor of
-        the source and target cgroups (a user's process outside its delegated subtree may not
-        enter it); on v1, to the target's tasks file."""
-        own = read_proc_cgroup()
-        mounts = self.mountpoints or _mountpoints()
-        keep: dict[str, str] = {}
-        for key, p in self.paths.items():
-            mnt = _mountpoint_of(p, mounts)
-            if key == "":
-                src = _join(mnt, own.get("", "/"))
-                common = mnt.rstrip("/") or "/"
-                for part in p[len(common):].strip("/").split("/"):
-                    nxt = _join(common, part)
-                    if src != nxt and not src.startswith(nxt + "/"):
-                        break
-                    common = nxt
-                f = common + "/cgroup.procs"
-            else:
-                f = p + "/tasks"
-            if os.access(f, os.W_OK):
-                keep[key] = p
-        cg = Cgroup(self.mode, keep)
-        cg.mountpoints = mounts
-        return cg
+        """The hierarchies a rootless exec may move itself into (rootless.movable_here)."""
+        from pyrunc.cgroups import rootless
+        return rootless.movable_here(self)
 
     def add(self, pid: int) -> None:
         """Move ``pid`` into the cgroup in every hierarchy (before any user code runs)."""
@@ -348,100 +308,19 @@ class Cgroup:
         return sorted(found)
 
     def signal_all(self, sig: int, pid_ns: tuple[int, int] | None = None) -> None:
-        """Send ``sig`` to every process; frozen meanwhile so nothing forks past the signal.
-
-        With ``pid_ns`` (the (st_dev, st_ino) of a container's own pid namespace), only the
-        processes in that namespace: a cgroup the config named may hold the host's processes
-        too, and those are not the container's to signal.  Frozen processes cannot exit, so
-        no pid listed here is recycled before its signal."""
-        if not self.pids():
-            return  # nothing there (or the cgroup is gone): nothing to freeze or signal
-        self.check_not_ours()
-        was_frozen = self.frozen()
-        can_freeze = self._freezer() is not None
-        if can_freeze and not was_frozen:
-            self.freeze()
-        try:
-            for pid in self.pids():
-                if pid_ns is not None and pid_namespace(pid) != pid_ns:
-                    continue
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
-        finally:
-            # A frozen v1 task acts on SIGKILL only once thawed; keep a paused container paused
-            # otherwise.
-            if can_freeze and (not was_frozen or sig == 9):
-                self.thaw()
+        """Send ``sig`` to every process, frozen meanwhile (freezer.signal_all)."""
+        from pyrunc.cgroups import freezer
+        freezer.signal_all(self, sig, pid_ns)
 
     def destroy(self, timeout: float = 10.0) -> None:
-        """Kill whatever is left, wait until every hierarchy is empty, remove the directories.
-
-        Idempotent and tolerant of directories that are already gone.  Uses cgroup.kill when the
-        kernel has it (v2 and the unified half of hybrid), and SIGKILL per process otherwise and
-        in addition, since a process may have left the unified cgroup but not the v1 ones.
-        """
-        import time
-
-        self.check_not_ours()
-        deadline = time.monotonic() + timeout
-        delay = 0.001
-        while True:
-            left = self.pids()
-            if not left:
-                break
-            u = self.paths.get("")
-            if u is not None and _exists(u + "/cgroup.kill"):
-                try:
-                    _write(u + "/cgroup.kill", "1")
-                except OSError:
-                    pass
-            try:
-                self.signal_all(9)  # frozen meanwhile, so a forking loop cannot outrun it
-            except (OSError, PyruncError):
-                for pid in left:  # the freezer failed: kill what we saw, and loop
-                    try:
-                        os.kill(pid, 9)
-                    except ProcessLookupError:
-                        pass
-                try:
-                    if self.frozen():
-                        self.thaw()
-                except (OSError, PyruncError):
-                    pass
-            if time.monotonic() > deadline:
-                raise PyruncError(f"cannot empty cgroup: processes {left[:10]} are still in it")
-            time.sleep(delay)
-            delay = min(delay * 2, 0.05)
-        for p in self._dirs():
-            _rmtree(p, deadline)
+        """Kill whatever is left and remove the directories (remove.destroy)."""
+        from pyrunc.cgroups import remove
+        remove.destroy(self, timeout)
 
     def remove_leaving_foreign(self, timeout: float = 10.0) -> None:
-        """Remove the directories, signalling nothing: for a container with its own pid
-        namespace, whose processes all died with its init, whatever is still in the cgroup is
-        not the container's (a config may name a cgroup the host's processes are in).  A
-        directory that still holds processes is left with a warning, and so are its parents."""
-        import time
-        deadline = time.monotonic() + timeout
-        self._kill_own_children()
-        for p in self._dirs():
-            _rmtree(p, deadline, leave_busy=True)
-
-    def _kill_own_children(self) -> None:
-        """A create that failed before it learnt the container process' pid leaves it to
-        this: that process is this runtime's own child (CLONE_PARENT), so it is known to be
-        the container's."""
-        from pyrunc.state import proc_stat
-        me = os.getpid()
-        for pid in self.pids():
-            try:
-                if int(proc_stat(pid)[1]) != me:
-                    continue
-                os.kill(pid, 9)
-                os.waitpid(pid, 0)
-            except (OSError, ValueError, IndexError):
-                pass
+        """Remove the directories, signalling nothing (remove.remove_leaving_foreign)."""
+        from pyrunc.cgroups import remove
+        remove.remove_leaving_foreign(self, timeout)
 
     # ---- freezer ------------------------------------------------------------------------------
 
@@ -479,82 +358,16 @@ class Cgroup:
             return False
 
     def _set_frozen(self, on: bool) -> None:
-        import time
-
-        f = self._freezer()
-        if f is None:
-            raise PyruncError("cannot freeze: no freezer cgroup (v1 freezer or cgroup2) is mounted")
-        kind, p = f
-        deadline = time.monotonic() + 10
-        delay = 0.0005
-        if kind == V1:
-            want = "FROZEN" if on else "THAWED"
-            tries = 0
-            while True:
-                tries += 1
-                if on and tries % 50 == 0:
-                    # A freeze can stall on a task caught mid-vfork; thawing and freezing again
-                    # lets it through (runc does the same).
-                    _write(p + "/freezer.state", "THAWED")
-                _write(p + "/freezer.state", want)
-                if _read(p + "/freezer.state").strip() == want:
-                    return
-                if time.monotonic() > deadline:
-                    break
-                time.sleep(delay)
-                delay = min(delay * 2, 0.02)
-        else:
-            _write(p + "/cgroup.freeze", "1" if on else "0")
-            want = "frozen 1" if on else "frozen 0"
-            while True:
-                if want in _read(p + "/cgroup.events").splitlines():
-                    return
-                if time.monotonic() > deadline:
-                    break
-                time.sleep(delay)
-                delay = min(delay * 2, 0.02)
-        if on:  # do not leave it half frozen
-            try:
-                self._set_frozen(False)
-            except PyruncError:
-                pass
-        raise PyruncError(f"cannot {'freeze' if on else 'thaw'} cgroup {p}: timed out")
+        from pyrunc.cgroups import freezer
+        freezer.set_frozen(self, on)
 
     # ---- resources, stats, events (off the hot path: imported lazily) -------------------------
 
     def apply(self, resources: dict | None, path: str = "linux.resources",
               linux_devices: list | None = None, rootless: bool = False) -> None:
-        """Set linux.resources on a freshly created cgroup; ConfigError names the bad JSON path.
-
-        Always call it, even without resources: device access is runc's deny-by-default list
-        plus linux.resources.devices.  Pass linux.devices so that a device the config redefines
-        (e.g. /dev/null) drops runc's default rule for it, as runc does.
-        """
-        from pyrunc.cgroups import devices, writes
-
-        res = {} if resources is None else resources
-        if not isinstance(res, dict):
-            raise ConfigError(path, "must be an object")
-        plan = writes.WritePlan(self)
-        if any(k != "devices" for k in res):  # limits: their module only when there are some
-            from pyrunc.cgroups import resources as _r
-            _r.build(plan, res, path, updating=False)
-        rules = devices.rules_from_config(res, path, linux_devices)
-        if rootless:
-            # runc ignores the device controller's errors when rootless: an unprivileged user
-            # may not attach the v2 program nor write a v1 devices list (and its own user
-            # namespace keeps it from making device nodes anyway).
-            plan.run()
-            plan = writes.WritePlan(self)
-            try:
-                if self.paths:
-                    devices.plan_devices(plan, rules, path + ".devices")
-                plan.run()
-            except (PyruncError, OSError):
-                pass
-            return
-        devices.plan_devices(plan, rules, path + ".devices")
-        plan.run()
+        """Set linux.resources (and the device rules) on a freshly created cgroup: writes.apply."""
+        from pyrunc.cgroups import writes
+        writes.apply(self, resources, path, linux_devices, rootless)
 
     def update(self, resources: dict, path: str = "resources") -> None:
         """Change live limits of a running container (runc update)."""
@@ -694,47 +507,6 @@ def _collect_pids(p: str, found: set[int]) -> None:
         for ent in it:
             if ent.is_dir(follow_symlinks=False):
                 _collect_pids(ent.path, found)
-
-
-def _rmtree(p: str, deadline: float, leave_busy: bool = False) -> bool:
-    """rmdir p and any sub-cgroups, deepest first; gone already is fine; busy is retried.
-
-    With ``leave_busy``, a directory that holds processes is left (with a warning) instead of
-    waited for; returns whether p is gone."""
-    import time
-
-    try:
-        it = os.scandir(p)
-    except FileNotFoundError:
-        return True
-    with it:
-        subs = [e.path for e in it if e.is_dir(follow_symlinks=False)]
-    gone = True
-    for s in subs:
-        gone = _rmtree(s, deadline, leave_busy) and gone
-    if not gone:
-        return False  # a child left in place keeps its parent too
-    delay = 0.001
-    while True:
-        try:
-            os.rmdir(p)
-            return True
-        except FileNotFoundError:
-            return True
-        except OSError as e:
-            if e.errno != errno.EBUSY or time.monotonic() > deadline:
-                raise PyruncError(f"cannot remove cgroup {p}: {e.strerror}") from None
-            if leave_busy:
-                held: set[int] = set()
-                _collect_pids(p, held)
-                if held:
-                    from pyrunc import log
-                    shown = " ".join(map(str, sorted(held)[:10]))
-                    log.warning(f"cgroup {p} is left in place: it holds processes that are "
-                                f"not the container's (pids {shown})")
-                    return False
-        time.sleep(delay)
-        delay = min(delay * 2, 0.05)
 
 
 def pid_namespace(pid: int | str) -> tuple[int, int] | None:

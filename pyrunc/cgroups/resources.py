@@ -1,5 +1,9 @@
 """linux.resources onto cgroup files, on v1 (and hybrid) and v2, with runc's conversions.
 
+This module validates and dispatches, and writes what is the same on both (pids, hugetlb, rdma,
+net_cls/net_prio); the version-specific writes are in resources_v1.py and resources_v2.py, of
+which a host loads one.
+
 Everything is validated before the first write, so a bad value names its JSON path and leaves the
 cgroup as it was.  A value the host cannot apply (controller not mounted, file missing, kernel
 says no) is a ``ConfigError`` too: nothing is skipped silently.  The two deliberate exceptions
@@ -10,8 +14,8 @@ rules on ``update`` (runc update never changes them; containerd sends them anywa
 import errno
 from pyrunc import fastos as os  # os without its import cost (see fastos)
 
-from pyrunc.cgroups import V2, Cgroup, _read, _write
-from pyrunc.cgroups.writes import WritePlan, v2_has
+from pyrunc.cgroups import V2, Cgroup, _read
+from pyrunc.cgroups.writes import WritePlan
 from pyrunc.errors import ConfigError
 
 MAX_INT64 = (1 << 63) - 1
@@ -133,19 +137,22 @@ def build(plan: WritePlan, res: dict, path: str, updating: bool) -> None:
     hands to devices.py) on ``plan``, validating each before anything is written."""
     known = {"devices", "memory", "cpu", "pids", "blockIO", "hugepageLimits", "network", "rdma",
              "unified"}
-    v2 = plan.cg.mode == V2
+    if plan.cg.mode == V2:
+        from pyrunc.cgroups import resources_v2 as ver
+    else:
+        from pyrunc.cgroups import resources_v1 as ver  # type: ignore[no-redef]
     mem = _obj(res, "memory", path)
     if mem:
-        (_memory_v2 if v2 else _memory_v1)(plan, mem, f"{path}.memory", updating)
+        ver.memory(plan, mem, f"{path}.memory", updating)
     cpu = _obj(res, "cpu", path)
     if cpu:
-        (_cpu_v2 if v2 else _cpu_v1)(plan, cpu, f"{path}.cpu", updating)
+        ver.cpu(plan, cpu, f"{path}.cpu", updating)
     pids = _obj(res, "pids", path)
     if pids:
         _pids(plan, pids, f"{path}.pids")
     bio = _obj(res, "blockIO", path)
     if bio:
-        (_blkio_v2 if v2 else _blkio_v1)(plan, bio, f"{path}.blockIO")
+        ver.blkio(plan, bio, f"{path}.blockIO")
     _hugetlb(plan, _list(res, "hugepageLimits", path), f"{path}.hugepageLimits")
     net = _obj(res, "network", path)
     if net:
@@ -155,7 +162,10 @@ def build(plan: WritePlan, res: dict, path: str, updating: bool) -> None:
         _rdma(plan, rdma, f"{path}.rdma")
     uni = _obj(res, "unified", path)
     if uni:
-        _unified(plan, uni, f"{path}.unified")
+        if plan.cg.mode != V2:
+            raise ConfigError(f"{path}.unified", "invalid configuration: cannot use unified on "
+                              "cgroup v1")
+        ver.unified(plan, uni, f"{path}.unified")
     for k in res:
         if k not in known:
             raise ConfigError(f"{path}.{k}", "unknown resource")
@@ -171,114 +181,10 @@ def _kernel_memory_warning(mem: dict, path: str) -> None:
             return
 
 
-def _memory_v1(plan: WritePlan, mem: dict, path: str, updating: bool) -> None:
-    limit = _unlimited_or_positive(mem, "limit", path) or 0
-    swap = _unlimited_or_positive(mem, "swap", path) or 0
-    resv = _unlimited_or_positive(mem, "reservation", path) or 0
-    swappiness = _get(mem, "swappiness", path, "i64", -1, MAX_UINT64)
-    if swappiness in (-1, MAX_UINT64):  # -1 (as int64 or uint64) means unset, as in runc
-        swappiness = None
-    oom_off = _get(mem, "disableOOMKiller", path, "bool")
-    hier = _get(mem, "useHierarchy", path, "bool")
-    check = _get(mem, "checkBeforeUpdate", path, "bool")
-    _kernel_memory_warning(mem, path)
-    if swappiness is not None and swappiness > 100:
-        raise ConfigError(f"{path}.swappiness", f"invalid memory swappiness value: "
-                          f"{swappiness} (valid range is 0-100)")
-    if limit > 0 and swap > 0 and swap < limit:
-        raise ConfigError(f"{path}.swap", "memory+swap limit should be >= memory limit")
-    if hier is False:
-        raise ConfigError(f"{path}.useHierarchy", "cannot apply: the kernel always accounts "
-                          "memory hierarchically")
-    if not (limit or swap or resv or swappiness is not None or oom_off):
-        return
-    d = plan.dir("memory", path)
-    memsw = f"{d}/memory.memsw.limit_in_bytes"
-    if limit == -1 and swap == 0 and _exists(memsw):
-        swap = -1
-    if swap and not _exists(memsw):
-        raise ConfigError(f"{path}.swap", "cannot apply: swap accounting is not enabled on "
-                          "this host (no memory.memsw.limit_in_bytes)")
-
-    def busy(e: OSError, what: int = limit) -> str:
-        if e.errno == errno.EBUSY:
-            usage = _read(f"{d}/memory.usage_in_bytes").strip()
-            peak = _read(f"{d}/memory.max_usage_in_bytes").strip()
-            return (f"unable to set memory limit to {what} (current usage: {usage}, "
-                    f"peak usage: {peak})")
-        if e.errno == errno.EINVAL and _exists(memsw):
-            sw = _read_int(memsw)
-            if what == -1 or 0 < sw < what:
-                return (f"cannot set memory limit to {what}: it exceeds the memory+swap limit "
-                        f"{sw}; set the swap limit too")
-        return f"cannot set memory.limit_in_bytes to {what}: {e.strerror}"
-
-    if updating and check and limit > 0:
-        plan.call(lambda: _check_usage(d + "/memory.usage_in_bytes", limit, path + ".limit"),
-                  path)
-    set_mem = (d, "memory.limit_in_bytes", str(limit), f"{path}.limit", busy)
-    set_sw = (d, "memory.memsw.limit_in_bytes", str(swap), f"{path}.swap", None)
-    if limit and swap:
-        # The kernel wants memory <= memsw at every step: raise memsw first when growing.
-        def ordered() -> None:
-            cur = _read_int(f"{d}/memory.limit_in_bytes")
-            first, second = (set_sw, set_mem) if swap == -1 or cur < swap else (set_mem, set_sw)
-            sub = WritePlan(plan.cg)
-            sub.write(*first)
-            sub.write(*second)
-            sub.run()
-        plan.call(ordered, path)
-    else:
-        if limit:
-            plan.write(*set_mem)
-        if swap:
-            plan.write(*set_sw)
-    if resv:
-        plan.write(d, "memory.soft_limit_in_bytes", str(resv), f"{path}.reservation")
-    if swappiness is not None:
-        plan.write(d, "memory.swappiness", str(swappiness), f"{path}.swappiness")
-    if oom_off:
-        plan.write(d, "memory.oom_control", "1", f"{path}.disableOOMKiller")
-
-
 def _check_usage(usage_file: str, limit: int, path: str) -> None:
     usage = int(_read(usage_file).strip())
     if limit < usage:
         raise ConfigError(path, f"rejecting memory limit {limit} below the current usage {usage}")
-
-
-def _memory_v2(plan: WritePlan, mem: dict, path: str, updating: bool) -> None:
-    limit = _unlimited_or_positive(mem, "limit", path) or 0
-    swap = _unlimited_or_positive(mem, "swap", path) or 0
-    resv = _unlimited_or_positive(mem, "reservation", path) or 0
-    check = _get(mem, "checkBeforeUpdate", path, "bool")
-    _get(mem, "useHierarchy", path, "bool")
-    _kernel_memory_warning(mem, path)
-    if _get(mem, "swappiness", path, "i64", -1, MAX_UINT64) not in (None, -1, MAX_UINT64):
-        raise ConfigError(f"{path}.swappiness", "cannot apply: cgroup v2 has no memory "
-                          "swappiness")
-    if _get(mem, "disableOOMKiller", path, "bool"):
-        raise ConfigError(f"{path}.disableOOMKiller", "cannot apply: cgroup v2 cannot disable "
-                          "the OOM killer")
-    sw = swap_to_v2(swap, limit, f"{path}.swap")
-    # memory+swap equal to memory means "no swap": memory.swap.max 0, which is not "unset"
-    write_swap = sw != 0 or swap > 0
-    if not (limit or write_swap or resv):
-        return
-    d = plan.dir("memory", path)
-    if write_swap:
-        if not _exists(f"{d}/memory.swap.max"):
-            if swap:  # asked for explicitly; the implied "max" of an unlimited memory is moot
-                raise ConfigError(f"{path}.swap", "cannot apply: swap accounting is not "
-                                  "enabled on this host (no memory.swap.max)")
-        else:
-            plan.write(d, "memory.swap.max", _v2num(sw), f"{path}.swap")
-    if limit:
-        if (check or False) and updating and limit > 0:
-            plan.call(lambda: _check_usage(d + "/memory.current", limit, path + ".limit"), path)
-        plan.write(d, "memory.max", _v2num(limit), f"{path}.limit")
-    if resv:
-        plan.write(d, "memory.low", _v2num(resv), f"{path}.reservation")
 
 
 # ---- cpu / cpuset ----------------------------------------------------------------------------------
@@ -316,111 +222,6 @@ def _cpuset(plan: WritePlan, v: dict, path: str) -> None:
         if v[k]:
             d = plan.dir("cpuset", f"{path}.{k}")
             plan.write(d, f"cpuset.{k}", v[k], f"{path}.{k}")
-
-
-def _period_then_value(plan: WritePlan, d: str, pfile: str, period: int | None, vfile: str,
-                       value: int | None, ppath: str, vpath: str) -> None:
-    """Write a period and its dependent value (cfs or rt) in an order the kernel accepts.
-
-    A new period may be refused (EINVAL) until the value is changed too; then the period is
-    written again after the value, as runc does.
-    """
-    def run() -> None:
-        pending = False
-        if period:
-            try:
-                _write(f"{d}/{pfile}", str(period))
-            except OSError as e:
-                if e.errno != errno.EINVAL or not value:
-                    raise ConfigError(ppath, f"cannot set {pfile} to {period}: "
-                                      f"{e.strerror}") from None
-                pending = True
-        if value:
-            try:
-                _write(f"{d}/{vfile}", str(value))
-            except OSError as e:
-                hint = ""
-                if vfile == "cpu.rt_runtime_us" and e.errno == errno.EINVAL:
-                    parent = os.path.dirname(d)
-                    try:
-                        hint = (f" (the parent cgroup allows {_read(parent + '/' + vfile).strip()}"
-                                " us of realtime runtime)")
-                    except OSError:
-                        pass
-                raise ConfigError(vpath, f"cannot set {vfile} to {value}: "
-                                  f"{e.strerror}{hint}") from None
-            if pending:
-                try:
-                    _write(f"{d}/{pfile}", str(period))
-                except OSError as e:
-                    raise ConfigError(ppath, f"cannot set {pfile} to {period}: "
-                                      f"{e.strerror}") from None
-    plan.call(run, ppath)
-
-
-def _cpu_v1(plan: WritePlan, cpu: dict, path: str, updating: bool) -> None:
-    v = _cpu_common(cpu, path)
-    if v["shares"] or v["quota"] or v["period"] or v["burst"] is not None or v["rt_runtime"] \
-            or v["rt_period"] or v["idle"] is not None:
-        d = plan.dir("cpu", path)
-        if v["rt_period"] or v["rt_runtime"]:
-            _period_then_value(plan, d, "cpu.rt_period_us", v["rt_period"], "cpu.rt_runtime_us",
-                               v["rt_runtime"], f"{path}.realtimePeriod",
-                               f"{path}.realtimeRuntime")
-        if v["shares"]:
-            shares = v["shares"]
-
-            def set_shares() -> None:
-                try:
-                    _write(f"{d}/cpu.shares", str(shares))
-                except OSError as e:
-                    raise ConfigError(f"{path}.shares", f"cannot set cpu.shares to {shares}: "
-                                      f"{e.strerror}") from None
-                got = int(_read(f"{d}/cpu.shares"))
-                if got < shares:
-                    raise ConfigError(f"{path}.shares", f"the maximum allowed cpu-shares is {got}")
-                if got > shares:
-                    raise ConfigError(f"{path}.shares", f"the minimum allowed cpu-shares is {got}")
-            plan.call(set_shares, f"{path}.shares")
-        if v["period"] or v["quota"]:
-            _period_then_value(plan, d, "cpu.cfs_period_us", v["period"], "cpu.cfs_quota_us",
-                               v["quota"], f"{path}.period", f"{path}.quota")
-        if v["burst"] is not None:
-            plan.write(d, "cpu.cfs_burst_us", str(v["burst"]), f"{path}.burst")
-        if v["idle"] is not None:
-            plan.write(d, "cpu.idle", str(v["idle"]), f"{path}.idle")
-    _cpuset(plan, v, path)
-
-
-def _cpu_v2(plan: WritePlan, cpu: dict, path: str, updating: bool) -> None:
-    v = _cpu_common(cpu, path)
-    if v["rt_runtime"] or v["rt_period"]:
-        key = "realtimeRuntime" if v["rt_runtime"] else "realtimePeriod"
-        raise ConfigError(f"{path}.{key}", "cannot apply: cgroup v2 has no realtime CPU "
-                          "scheduling limits")
-    if v["shares"] and not 2 <= v["shares"] <= 262144:
-        raise ConfigError(f"{path}.shares", f"invalid value {v['shares']}: cpu shares must be "
-                          "in [2, 262144]")
-    if v["shares"] or v["quota"] or v["period"] or v["burst"] is not None \
-            or v["idle"] is not None:
-        d = plan.dir("cpu", path)
-        if v["idle"] is not None:
-            plan.write(d, "cpu.idle", str(v["idle"]), f"{path}.idle")
-        if v["shares"]:
-            plan.write(d, "cpu.weight", str(shares_to_weight(v["shares"])), f"{path}.shares")
-        if v["quota"] or v["period"]:
-            quota, period = v["quota"] or 0, v["period"] or 0
-            if updating and not (quota and period):
-                # runc update keeps the other half at its old value
-                cur_q, cur_p = _read(f"{d}/cpu.max").split()
-                quota = quota or (-1 if cur_q == "max" else int(cur_q))
-                period = period or int(cur_p)
-            s = str(quota) if quota > 0 else "max"
-            s += " " + str(period or 100000)
-            plan.write(d, "cpu.max", s, f"{path}.quota" if v["quota"] else f"{path}.period")
-        if v["burst"] is not None:
-            plan.write(d, "cpu.max.burst", str(v["burst"]), f"{path}.burst")
-    _cpuset(plan, v, path)
 
 
 # ---- pids, blkio, hugetlb, network, rdma, unified -------------------------------------------------
@@ -476,62 +277,6 @@ def _blkio_entries(bio: dict, path: str, v2: bool) -> tuple[list, list]:
     return wdevs, thr
 
 
-def _blkio_v1(plan: WritePlan, bio: dict, path: str) -> None:
-    weight = _weight(bio, "weight", path)
-    leaf = _weight(bio, "leafWeight", path)
-    wdevs, thr = _blkio_entries(bio, path, v2=False)
-    for p, e in wdevs:
-        _weight(e, "leafWeight", p)
-    if not (weight or leaf or wdevs or thr):
-        return
-    d = plan.dir("blkio", path)
-    bfq = _exists(f"{d}/blkio.bfq.weight")
-    wfile = "blkio.bfq.weight" if bfq else "blkio.weight"
-    wdfile = "blkio.bfq.weight_device" if bfq else "blkio.weight_device"
-    if weight:
-        plan.write(d, wfile, str(weight), f"{path}.weight")
-    if leaf:
-        plan.write(d, "blkio.leaf_weight", str(leaf), f"{path}.leafWeight")
-    for p, e in wdevs:
-        dev = _devnum(e, p)
-        if e.get("weight"):
-            plan.write(d, wdfile, f"{dev} {e['weight']}", f"{p}.weight")
-        if e.get("leafWeight"):
-            plan.write(d, "blkio.leaf_weight_device", f"{dev} {e['leafWeight']}",
-                       f"{p}.leafWeight")
-    for f, p, e in thr:
-        plan.write(d, f"blkio.throttle.{f}", f"{_devnum(e, p)} {e['rate']}", p)
-
-
-def _blkio_v2(plan: WritePlan, bio: dict, path: str) -> None:
-    weight = _weight(bio, "weight", path)
-    if _weight(bio, "leafWeight", path):
-        raise ConfigError(f"{path}.leafWeight", "cannot apply: cgroup v2 has no leaf weight")
-    wdevs, thr = _blkio_entries(bio, path, v2=True)
-    for p, e in wdevs:
-        if _weight(e, "leafWeight", p):
-            raise ConfigError(f"{p}.leafWeight", "cannot apply: cgroup v2 has no leaf weight")
-    if not (weight or wdevs or thr):
-        return
-    d = plan.dir("io", path)
-    bfq = _exists(f"{d}/io.bfq.weight")
-    if weight:
-        if bfq:
-            plan.write(d, "io.bfq.weight", str(weight), f"{path}.weight")
-        else:
-            plan.write(d, "io.weight", str(blkio_weight_to_io_weight(weight)), f"{path}.weight")
-    for p, e in wdevs:
-        if e.get("weight"):
-            if bfq:
-                plan.write(d, "io.bfq.weight", f"{_devnum(e, p)} {e['weight']}", f"{p}.weight")
-            else:
-                plan.write(d, "io.weight", f"{_devnum(e, p)} "
-                           f"{blkio_weight_to_io_weight(e['weight'])}", f"{p}.weight")
-    for k, p, e in thr:
-        rate = e["rate"]
-        plan.write(d, "io.max", f"{_devnum(e, p)} {k}={rate if rate else 'max'}", p)
-
-
 def hugepage_sizes() -> list[str]:
     """The host's huge page sizes as cgroup files name them ("2MB", "1GB")."""
     out = []
@@ -570,11 +315,19 @@ def _hugetlb(plan: WritePlan, limits: list, path: str) -> None:
                               f"{', '.join(sizes) or 'none'}")
         items.append((p, ps, limit))
     d = plan.dir("hugetlb", path)
+    suffix = ".max" if plan.cg.mode == V2 else ".limit_in_bytes"
     for p, ps, limit in items:
-        if plan.cg.mode == V2:
-            plan.write(d, f"hugetlb.{ps}.max", str(limit), f"{p}.limit")
-        else:
-            plan.write(d, f"hugetlb.{ps}.limit_in_bytes", str(limit), f"{p}.limit")
+        plan.write(d, f"hugetlb.{ps}{suffix}", str(limit), f"{p}.limit")
+        # The reservation limit too where the kernel has it (5.7+), as runc does: a limit on
+        # faults alone lets a mmap reserve pages it is later SIGBUSed for touching.
+        plan.write(d, f"hugetlb.{ps}.rsvd{suffix}", str(limit), f"{p}.limit", _rsvd_missing_ok)
+
+
+def _rsvd_missing_ok(e: OSError) -> str | None:
+    """A kernel without hugetlb reservation accounting has no .rsvd files: skip, as runc does."""
+    if e.errno == errno.ENOENT:
+        return None
+    return f"cannot set the hugetlb reservation limit: {e.strerror}"
 
 
 def _network(plan: WritePlan, net: dict, path: str) -> None:
@@ -620,24 +373,3 @@ def _rdma(plan: WritePlan, rdma: dict, path: str) -> None:
         plan.write(d, "rdma.max", line, p)
 
 
-def _unified(plan: WritePlan, uni: dict, path: str) -> None:
-    if plan.cg.mode != V2:
-        raise ConfigError(path, "invalid configuration: cannot use unified on cgroup v1")
-    d = plan.cg.paths[""]
-    for k, v in uni.items():
-        p = f"{path}.{k}"
-        if not isinstance(v, str):
-            raise ConfigError(p, "must be a string")
-        if "/" in k or k in ("", ".", ".."):
-            raise ConfigError(p, f"unified resource {k!r} must be a file name (no slashes)")
-        ctrl, dot, _ = k.partition(".")
-        if not dot:
-            raise ConfigError(p, f"unified resource {k!r} must be in the form "
-                              "CONTROLLER.PARAMETER")
-
-        def err(e: OSError, k: str = k, ctrl: str = ctrl) -> str:
-            if e.errno in (errno.ENOENT, errno.EPERM, errno.EACCES) and ctrl != "cgroup" \
-                    and not v2_has(d, ctrl):
-                return f"unified resource {k!r} can't be set: controller {ctrl!r} not available"
-            return f"unable to set unified resource {k!r}: {e.strerror}"
-        plan.write(d, k, v, p, err)

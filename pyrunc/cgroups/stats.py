@@ -1,16 +1,14 @@
-"""Container statistics in runc's `events --stats` format, and the OOM event source.
+"""Container statistics in runc's `events --stats` format: the shared encoding, and v1's files.
 
 The dict mirrors runc's types.Stats field for field and in order, with Go's omitempty rules, so
-engines that decode runc's output (containerd's runc shim, docker stats) decode ours.
-OOM events come from memory.oom_control through cgroup.event_control and an eventfd on v1, and
-from memory.events (the oom_kill count; kernfs wakes poll() with POLLPRI on change) on v2.
+engines that decode runc's output (containerd's runc shim, docker stats) decode ours.  A pure v2
+host's files are read by stats_v2.py; the OOM event source is oom.py.
 """
 from __future__ import annotations
 
 import os
-import select
 
-from pyrunc.cgroups import V2, Cgroup, _read, _write
+from pyrunc.cgroups import V2, Cgroup, _read
 
 _CLOCK_TICKS = 100  # USER_HZ, as runc assumes for cpuacct.stat
 
@@ -90,7 +88,11 @@ def _limit(v: int) -> int:
 
 
 def stats(cg: Cgroup) -> dict:
-    return _stats_v2(cg) if cg.mode == V2 else _stats_v1(cg)
+    """The "data" of runc's stats event for this cgroup (types.Stats, as runc 1.2+ fills it)."""
+    if cg.mode == V2:
+        from pyrunc.cgroups import stats_v2
+        return stats_v2.stats(cg.paths[""])
+    return _stats_v1(cg)
 
 
 def _cpuset(d: str | None) -> dict:
@@ -212,122 +214,3 @@ def _stats_v1(cg: Cgroup) -> dict:
             "memory": memory, "pids": pids, "blkio": blkio,
             "hugetlb": dict(sorted(hugetlb.items())),
             "intel_rdt": {}, "network_interfaces": None}
-
-
-def _stats_v2(cg: Cgroup) -> dict:
-    d = cg.paths[""]
-    st = _kv(f"{d}/cpu.stat")
-    usage = _usage(st.get("usage_usec", 0) * 1000, None, None, None,
-                   st.get("system_usec", 0) * 1000, st.get("user_usec", 0) * 1000)
-    thr = _throttling(st, "throttled_usec", 1000)
-    raw = dict(sorted(_kv(f"{d}/memory.stat").items()))
-    cur = _int(f"{d}/memory.current")
-    swap_cur = _int(f"{d}/memory.swap.current")
-    ev = _kv(f"{d}/memory.events")
-    mem_limit = _limit(_int(f"{d}/memory.max", -1))
-    swap_limit = _limit(_int(f"{d}/memory.swap.max", -1))
-    usage_e = _mem_entry(mem_limit, cur, _int(f"{d}/memory.peak"), ev.get("max", 0))
-    # runc reports v2 swap as memory+swap, like v1's memsw
-    swap_e = _mem_entry(swap_limit if swap_limit == (1 << 64) - 1 else swap_limit + mem_limit,
-                        swap_cur + cur, 0, 0)
-    memory = _omit({"cache": raw.get("file", 0), "usage": usage_e, "swap": swap_e,
-                    "kernel": _mem_entry(0, raw.get("kernel", 0), 0, 0),
-                    "kernelTCP": _mem_entry(0, raw.get("sock", 0), 0, 0), "raw": raw},
-                   ("cache", "raw"))
-    pids = _omit({"current": _int(f"{d}/pids.current"), "limit": _int(f"{d}/pids.max")},
-                 ("current", "limit"))
-    blkio: dict = {}
-    sb, sv = [], []
-    try:
-        lines = _read(f"{d}/io.stat").splitlines()
-    except OSError:
-        lines = []
-    for line in lines:
-        f = line.split()
-        if not f or ":" not in f[0]:
-            continue
-        maj, mnr = (int(x) for x in f[0].split(":"))
-        kv = dict(x.split("=", 1) for x in f[1:] if "=" in x)
-        for key, op, lst in (("rbytes", "Read", sb), ("wbytes", "Write", sb),
-                             ("rios", "Read", sv), ("wios", "Write", sv)):
-            if key in kv:
-                lst.append(_omit({"major": maj, "minor": mnr, "op": op, "value": int(kv[key])},
-                                 ("major", "minor", "op", "value")))
-    if sb:
-        blkio["ioServiceBytesRecursive"] = sb
-    if sv:
-        blkio["ioServicedRecursive"] = sv
-    hugetlb = {}
-    if os.path.exists(f"{d}/cgroup.controllers") and "hugetlb" in _read(
-            f"{d}/cgroup.controllers").split():
-        from pyrunc.cgroups.resources import hugepage_sizes
-        for ps in hugepage_sizes():
-            hugetlb[ps] = _omit({"usage": _int(f"{d}/hugetlb.{ps}.current"), "max": 0,
-                                 "failcnt": _kv(f"{d}/hugetlb.{ps}.events").get("max", 0)},
-                                ("usage", "max"))
-    return {"cpu": {"usage": usage, "throttling": thr}, "cpuset": _cpuset(d),
-            "memory": memory, "pids": pids, "blkio": blkio,
-            "hugetlb": dict(sorted(hugetlb.items())),
-            "intel_rdt": {}, "network_interfaces": None}
-
-
-class OomEvents:
-    """A pollable source of OOM events for one container.
-
-    ``fileno()`` becomes readable (v1: POLLIN on an eventfd) or signals POLLPRI (v2: memory.events
-    changed) when something happened; ``read()`` then returns how many OOM kills were seen since
-    the last call (0 for a spurious wake-up).  ``gone()`` tells that the cgroup was removed.
-    """
-
-    def __init__(self, cg: Cgroup) -> None:
-        self.v2 = cg.mode == V2
-        self.dir = cg.paths[""] if self.v2 else cg.path("memory")
-        if self.dir is None:
-            raise FileNotFoundError("no memory cgroup")
-        if self.v2:
-            self.fd = os.open(f"{self.dir}/memory.events", os.O_RDONLY | os.O_CLOEXEC)
-            self.seen = self._count()
-            self.events = select.POLLPRI | select.POLLERR
-        else:
-            self.fd = os.eventfd(0, os.EFD_CLOEXEC)
-            ctl = os.open(f"{self.dir}/memory.oom_control", os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                _write(f"{self.dir}/cgroup.event_control", f"{self.fd} {ctl}")
-            finally:
-                os.close(ctl)
-            self.events = select.POLLIN
-
-    def fileno(self) -> int:
-        return self.fd
-
-    def _count(self) -> int:
-        os.lseek(self.fd, 0, os.SEEK_SET)
-        data = os.read(self.fd, 4096).decode()
-        for line in data.splitlines():
-            k, _, v = line.partition(" ")
-            if k == "oom_kill":
-                return int(v)
-        return 0
-
-    def read(self) -> int:
-        if self.v2:
-            try:
-                n = self._count()
-            except OSError:
-                return 0
-            new, self.seen = max(0, n - self.seen), n
-            return new
-        try:
-            n = int.from_bytes(os.read(self.fd, 8), "little")
-        except BlockingIOError:
-            return 0
-        # The kernel also signals the eventfd when the cgroup is removed: not an OOM.
-        return 0 if self.gone() else n
-
-    def gone(self) -> bool:
-        return not os.path.isdir(self.dir)
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1

@@ -1,4 +1,5 @@
-"""The cgroup file writes of one apply or update, in order, each with the JSON path to blame.
+"""The cgroup file writes of one apply or update, in order, each with the JSON path to blame,
+and apply itself (limits, then the device rules every container has).
 
 Its own module so that create loads resources.py (the limits: memory, cpu, pids, blockIO...)
 only when the config sets some: device rules, which every container has, need just this and
@@ -8,7 +9,7 @@ devices.py.
 import errno
 
 from pyrunc.cgroups import V2, Cgroup, _read, _write
-from pyrunc.errors import ConfigError
+from pyrunc.errors import ConfigError, PyruncError
 
 
 class WritePlan:
@@ -67,3 +68,38 @@ def v2_has(d: str, controller: str) -> bool:
         return controller in _read(d + "/cgroup.controllers").split()
     except FileNotFoundError:
         return False
+
+
+def apply(cg: Cgroup, resources: dict | None, path: str = "linux.resources",
+          linux_devices: list | None = None, rootless: bool = False) -> None:
+    """Set linux.resources on a freshly created cgroup; ConfigError names the bad JSON path.
+
+    Always call it, even without resources: device access is runc's deny-by-default list
+    plus linux.resources.devices.  Pass linux.devices so that a device the config redefines
+    (e.g. /dev/null) drops runc's default rule for it, as runc does.
+    """
+    from pyrunc.cgroups import devices
+
+    res = {} if resources is None else resources
+    if not isinstance(res, dict):
+        raise ConfigError(path, "must be an object")
+    plan = WritePlan(cg)
+    if any(k != "devices" for k in res):  # limits: their module only when there are some
+        from pyrunc.cgroups import resources as _r
+        _r.build(plan, res, path, updating=False)
+    rules = devices.rules_from_config(res, path, linux_devices)
+    if rootless:
+        # runc ignores the device controller's errors when rootless: an unprivileged user
+        # may not attach the v2 program nor write a v1 devices list (and its own user
+        # namespace keeps it from making device nodes anyway).
+        plan.run()
+        plan = WritePlan(cg)
+        try:
+            if cg.paths:
+                devices.plan_devices(plan, rules, path + ".devices")
+            plan.run()
+        except (PyruncError, OSError):
+            pass
+        return
+    devices.plan_devices(plan, rules, path + ".devices")
+    plan.run()

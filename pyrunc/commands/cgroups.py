@@ -244,7 +244,7 @@ def events(st, stats_only: bool, interval: float, out=None) -> int:
         return 0
     import select
 
-    from pyrunc.cgroups.stats import OomEvents
+    from pyrunc.cgroups.oom import OomEvents
     try:
         oom = OomEvents(cg)
     except OSError as e:

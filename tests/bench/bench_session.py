@@ -26,22 +26,29 @@ class BenchError(RuntimeError):
     """A runtime call the bench needed failed; the benchmark it was in is abandoned."""
 
 
+class BenchSkip(RuntimeError):
+    """This host cannot run a benchmark (no systemd, say): it is skipped with the reason, which
+    is no failure."""
+
+
 class Runtime:
     """One OCI runtime binary with its own --root, optionally run inside a mount namespace."""
 
     def __init__(self, session: "Session", name: str, binary: str,
-                 ns: HiddenCgroup2 | None = None, oci_version: str | None = None) -> None:
+                 ns: HiddenCgroup2 | None = None, oci_version: str | None = None,
+                 global_args: tuple[str, ...] = ()) -> None:
         self.session = session
         self.name = name
         self.binary = binary
         self.ns = ns
         self.oci_version = oci_version
+        self.global_args = global_args  # before the command, in every call: --systemd-cgroup
         self.root = os.path.join(session.tmp, f"root-{name}")
         os.mkdir(self.root, 0o700)
         self._bundles: dict[str, str] = {}
 
     def call(self, *args: str, timeout: float = 30.0) -> Result:
-        argv = [self.binary, "--root", self.root, *args]
+        argv = [self.binary, "--root", self.root, *self.global_args, *args]
         if args and args[0] in ("create", "run"):
             self.session.track(self, args[-1])
         if self.ns is None:
@@ -114,8 +121,8 @@ class Session:
         self._live: dict[tuple[str, str], Runtime] = {}
 
     def add(self, name: str, binary: str, ns: HiddenCgroup2 | None = None,
-            oci_version: str | None = None) -> Runtime:
-        rt = Runtime(self, name, binary, ns, oci_version)
+            oci_version: str | None = None, global_args: tuple[str, ...] = ()) -> Runtime:
+        rt = Runtime(self, name, binary, ns, oci_version, global_args)
         self.runtimes.append(rt)
         return rt
 

@@ -11,6 +11,8 @@ Runs, in interleaved rounds, with a busybox bundle from conformance.bundle:
   5b. the lifecycle's calls of a pip-installed pyrunc (a wheel of this tree in a fresh venv)
       against the launcher (issue 17: under 0.2 ms apart)
   6. crun in 1-3, from a private mount namespace that hides the hybrid cgroup2 mount
+  6b. create and delete with and without --systemd-cgroup, pyrunc and runc
+      (tests/bench/bench_systemd.py; skipped with the reason where systemd is not PID 1)
   7. with --docker: `docker run --rm` latency (tests/bench/docker_latency.py)
 and prints one table: medians per runtime and the median of per-pair pyrunc/runc ratios.
 Nothing is asserted; the exit status is 1 only if a benchmark could not run or something was
@@ -35,9 +37,10 @@ if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
 import bench_cases as cases  # noqa: E402
+import bench_systemd  # noqa: E402
 from bench_proc import HiddenCgroup2, become_subreaper, cgroup2_is_hybrid  # noqa: E402
 from bench_report import Row, markdown, table  # noqa: E402
-from bench_session import CRUN_OCI_VERSION, BenchError, Session, warn  # noqa: E402
+from bench_session import CRUN_OCI_VERSION, BenchError, BenchSkip, Session, warn  # noqa: E402
 
 PYRUNC = os.environ.get("BENCH_PYRUNC", "/usr/local/bin/pyrunc")
 RUNC = "/usr/sbin/runc"
@@ -155,6 +158,8 @@ def main() -> int:
             ("speed tricks", lambda: cases.bench_speed_tricks(s, pyrunc, runs, warmup)),
             ("pip-installed", lambda: cases.bench_pip_installed(
                 s, pyrunc, s.add("pyrunc-pip", pip_installed(s.tmp)), runs, warmup)),
+            ("systemd cgroup", lambda: bench_systemd.bench_systemd(s, PYRUNC, RUNC, runs,
+                                                                   warmup)),
         ]
         for name, step in steps:
             if args.only and name not in args.only:
@@ -162,6 +167,10 @@ def main() -> int:
             print(f"  {name} ...", flush=True)
             try:
                 got = step()
+            except BenchSkip as e:
+                notes.append(f"{name}: skipped: {e}")
+                warn(f"  {name}: skipped: {e}")
+                continue
             except BenchError as e:
                 failed.append(f"{name}: {e}")
                 warn(f"  {name}: abandoned: {e}")

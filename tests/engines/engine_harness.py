@@ -620,6 +620,8 @@ class Engines:
             "default-runtime": RUNTIME_NAME,
             "features": {"buildkit": False},
             "exec-opts": [f"native.cgroupdriver={self.cgroup_driver}"],
+            # `docker checkpoint` is an experimental command (test_engines_checkpoint.py)
+            "experimental": True,
         }
         cfg = self.p("daemon.json")
         with open(cfg, "w") as f:
