@@ -187,8 +187,9 @@ COMMANDS = {
     "update": ("pyrunc.commands.cgroups", "main", "update container resource constraints"),
     "spec": ("pyrunc.commands.info", "cmd_spec", "create a new specification file"),
     "features": ("pyrunc.commands.info", "cmd_features", "show the enabled features"),
-    "checkpoint": ("pyrunc.checkpoint", "cmd_checkpoint", "checkpoint a running container"),
-    "restore": ("pyrunc.restore", "cmd_restore", "restore a container from a previous "
+    "checkpoint": ("pyrunc.commands.checkpoint", "cmd_checkpoint",
+                   "checkpoint a running container"),
+    "restore": ("pyrunc.commands.restore", "cmd_restore", "restore a container from a previous "
                 "checkpoint"),
 }
 

@@ -2,8 +2,8 @@
 memory policy, network devices, Intel RDT, personality and time offsets.
 """
 
-from pyrunc.config.fields import (array, boolean, check_text, check_type, cpu_list, obj,
-                                  required_uint, string, strings, uint)
+from pyrunc.config.fields import (ID_MAX, array, boolean, check_text, check_type, cpu_list,
+                                  obj, required_uint, string, strings, uint)
 from pyrunc.errors import ConfigError
 
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
@@ -42,7 +42,8 @@ def host_id(maps: list[IdMapping], cid: int) -> int | None:
 
 
 class Linux:
-    __slots__ = ("namespaces", "uid_mappings", "gid_mappings", "devices", "cgroups_path",
+    __slots__ = ("namespaces", "uid_mappings", "gid_mappings", "devices", "device_nodes",
+                 "cgroups_path",
                  "resources", "rootfs_propagation", "masked_paths", "readonly_paths",
                  "sysctl", "seccomp", "mount_label", "personality", "time_offsets",
                  "intel_rdt", "memory_policy", "net_devices", "raw")
@@ -61,11 +62,8 @@ class Linux:
         self.uid_mappings = id_mappings(d, "uidMappings", path)
         self.gid_mappings = id_mappings(d, "gidMappings", path)
         devs = array(d, "devices", path)
-        for i, dev in enumerate(devs):  # the planner checks the values (_device_table)
-            check_type(dev, dict, f"{path}.devices[{i}]", "an object")
-            string(dev, "type", f"{path}.devices[{i}]")
-            string(dev, "path", f"{path}.devices[{i}]")
-        self.devices = devs
+        self.devices = devs  # as given: the cgroup device rules read them too
+        self.device_nodes = device_nodes(devs, f"{path}.devices")
         self.cgroups_path = string(d, "cgroupsPath", path)
         self.resources = obj(d, "resources", path)
         self.rootfs_propagation = string(d, "rootfsPropagation", path)
@@ -267,3 +265,37 @@ def _time_offsets(v: object, path: str) -> str | None:
         ns = uint(off, "nanosecs", f"{path}.{clock}", 0, 999999999)
         lines.append(f"{clock} {secs} {ns}\n")
     return "".join(lines)
+
+
+def device_nodes(devs: list, path: str) -> dict[str, tuple[int, int, int, int, int]]:
+    """linux.devices as nodes to make, path -> (mode, major, minor, uid, gid), checked even
+    when /dev is a bind mount and none is made: a major or minor wider than makedev's 32 bits
+    would name another device, and a uid the kernel reads as -1 would leave root's."""
+    from pyrunc.plan.kernel import S_IFBLK, S_IFCHR, S_IFIFO, U32_MAX
+    kinds = {"c": S_IFCHR, "u": S_IFCHR, "b": S_IFBLK, "p": S_IFIFO}
+    nodes: dict[str, tuple[int, int, int, int, int]] = {}
+    for i, d in enumerate(devs):
+        jp = f"{path}[{i}]"
+        check_type(d, dict, jp, "an object")
+        p = string(d, "path", jp)
+        if not p or not p.startswith("/") or "\0" in p:
+            raise ConfigError(f"{jp}.path", "must be an absolute path")
+        t = string(d, "type", jp)
+        if t not in kinds:
+            raise ConfigError(f"{jp}.type", f"unknown device type {t!r}")
+        major, minor = d.get("major", 0), d.get("minor", 0)
+        if t != "p" and ("major" not in d or "minor" not in d):
+            raise ConfigError(jp, "major and minor are required for this device type")
+        for key, val in (("major", major), ("minor", minor)):
+            if not isinstance(val, int) or isinstance(val, bool) or not 0 <= val <= U32_MAX:
+                raise ConfigError(f"{jp}.{key}", f"must be an integer from 0 to {U32_MAX}")
+        mode = d.get("fileMode", 0o666)
+        if not isinstance(mode, int) or isinstance(mode, bool) or not 0 <= mode <= 0o7777:
+            raise ConfigError(f"{jp}.fileMode", "must be a file mode")
+        uid, gid = d.get("uid", 0), d.get("gid", 0)
+        for key, val in (("uid", uid), ("gid", gid)):
+            if not isinstance(val, int) or isinstance(val, bool) or not 0 <= val <= ID_MAX:
+                raise ConfigError(f"{jp}.{key}", "must be an integer: uids and gids must "
+                                                 f"be in range 0-{ID_MAX}")
+        nodes[p] = (kinds[t] | mode, major, minor, uid, gid)
+    return nodes

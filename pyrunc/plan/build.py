@@ -9,7 +9,6 @@ uid switch (it needs CAP_SETPCAP), capabilities after it, seccomp last when no_n
 from pyrunc import fastos as os  # os without its import cost (see fastos)
 
 from pyrunc.config import Config, Mount
-from pyrunc.config.fields import ID_MAX
 from pyrunc.config.linux import host_id
 from pyrunc.config.process import Process
 from pyrunc.errors import ConfigError
@@ -21,8 +20,8 @@ from pyrunc.plan import InitFds, Plan
 from pyrunc.plan.kernel import (AT_RECURSIVE, CLONE_NEWTIME, DEFAULT_DEVICES, DEV_LINKS,
                                 MAX_TREES, MNT_DETACH, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID,
                                 MS_PRIVATE, MS_RDONLY, MS_REC, MS_REMOUNT, MS_SLAVE,
-                                MS_UNBINDABLE, NS_FLAGS, PROPAGATION, S_IFBLK, S_IFCHR, S_IFIFO,
-                                SIGKILL, U32_MAX, id_map_text, makedev, parse_mount_options)
+                                MS_UNBINDABLE, NS_FLAGS, PROPAGATION, S_IFCHR, S_IFIFO, SIGKILL,
+                                id_map_text, makedev, parse_mount_options)
 from pyrunc.plan.steps import (add_credentials, apparmor_ops, console_ops, enter_cgroup_ops,
                                inherited_attrs, mempolicy_ops, rootless_id_maps, sched_ops)
 
@@ -251,8 +250,6 @@ class Planner:
                 dev_is_bind = True
         if not dev_is_bind:
             self._devices()
-        else:
-            self._device_table()  # validated all the same
         if self.dev_remount_ro is not None:
             src, fstype, flags, data = self.dev_remount_ro
             p.add("MOUNT", src, "/dev", fstype, flags, data)
@@ -481,7 +478,10 @@ class Planner:
             # under rootless Podman, dockerd under rootlesskit) and the config adds none
             from pyrunc.host import in_user_namespace
             bind = in_user_namespace()
-        for path, (mode, major, minor, uid, gid) in self._device_table().items():
+        nodes = {path: (S_IFCHR | 0o666, major, minor, 0, 0)
+                 for path, major, minor in DEFAULT_DEVICES}
+        nodes.update(self.cfg.linux.device_nodes)
+        for path, (mode, major, minor, uid, gid) in nodes.items():
             if bind and mode & 0o170000 != S_IFIFO:
                 # mknod of a device is not allowed in a user namespace (a fifo is): bind the
                 # host's node instead.
@@ -494,42 +494,6 @@ class Planner:
             p.add("SYMLINK", target, link)
         if os.path.exists("/proc/kcore"):
             p.add("SYMLINK", "/proc/kcore", "/dev/core")
-
-    def _device_table(self) -> dict[str, tuple[int, int, int, int, int]]:
-        """path -> (mode, major, minor, uid, gid): the defaults, then linux.devices (checked
-        even when /dev is a bind mount and none is created)."""
-        lx = self.cfg.linux
-        devices: dict[str, tuple[int, int, int, int, int]] = {}
-        for path, major, minor in DEFAULT_DEVICES:
-            devices[path] = (S_IFCHR | 0o666, major, minor, 0, 0)
-        for i, d in enumerate(lx.devices):
-            jp = f"linux.devices[{i}]"
-            if not isinstance(d, dict):
-                raise ConfigError(jp, "must be an object")
-            path = d.get("path")
-            if not isinstance(path, str) or not path.startswith("/") or "\0" in path:
-                raise ConfigError(f"{jp}.path", "must be an absolute path")
-            t = d.get("type")
-            kinds = {"c": S_IFCHR, "u": S_IFCHR, "b": S_IFBLK, "p": S_IFIFO}
-            if t not in kinds:
-                raise ConfigError(f"{jp}.type", f"unknown device type {t!r}")
-            major, minor = d.get("major", 0), d.get("minor", 0)
-            if t != "p" and ("major" not in d or "minor" not in d):
-                raise ConfigError(jp, "major and minor are required for this device type")
-            for key, val in (("major", major), ("minor", minor)):
-                # makedev packs 32 bits of each: a larger number would be cut to another device
-                if not isinstance(val, int) or isinstance(val, bool) or not 0 <= val <= U32_MAX:
-                    raise ConfigError(f"{jp}.{key}", f"must be an integer from 0 to {U32_MAX}")
-            mode = d.get("fileMode", 0o666)
-            if not isinstance(mode, int) or isinstance(mode, bool) or not 0 <= mode <= 0o7777:
-                raise ConfigError(f"{jp}.fileMode", "must be a file mode")
-            uid, gid = d.get("uid", 0), d.get("gid", 0)
-            for key, val in (("uid", uid), ("gid", gid)):
-                if not isinstance(val, int) or isinstance(val, bool) or not 0 <= val <= ID_MAX:
-                    raise ConfigError(f"{jp}.{key}", "must be an integer: uids and gids must "
-                                                     f"be in range 0-{ID_MAX}")
-            devices[path] = (kinds[t] | mode, major, minor, uid, gid)
-        return devices
 
     # -- process ----------------------------------------------------------------------------
     def _process_attrs(self, proc: Process) -> None:

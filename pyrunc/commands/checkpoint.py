@@ -28,9 +28,9 @@ import os
 
 from pyrunc import log
 from pyrunc.args import UsageError, one_id, parse
-from pyrunc.criu_opts import (CHECKPOINT_FLAGS, DESCRIPTORS, EXT_NS, CriuUnusable, _common_opts,
-                              _external_mounts, _fail, _image_path, _Version,
-                              page_server)
+from pyrunc.criu.options import (CHECKPOINT_FLAGS, DESCRIPTORS, EXT_NS, CriuUnusable,
+                                 CriuVersion, common_opts, criu_failed, external_mounts,
+                                 image_path, page_server)
 from pyrunc.errors import PyruncError
 from pyrunc.state import State
 
@@ -38,7 +38,7 @@ from pyrunc.state import State
 def cmd_checkpoint(ctx, argv: list[str]) -> int:
     o, pos = parse(argv, CHECKPOINT_FLAGS)
     cid = one_id(pos, "checkpoint")
-    from pyrunc import criu_rpc
+    from pyrunc.criu import rpc as criu_rpc
     rpc = criu_rpc.rpc()
     st = ctx.store().load(cid)
     try:
@@ -53,19 +53,19 @@ def cmd_checkpoint(ctx, argv: list[str]) -> int:
 
 def _checkpoint(ctx, st: State, o: dict, rpc) -> None:
     from pyrunc import config as config_mod
-    from pyrunc import criu_rpc
+    from pyrunc.criu import rpc as criu_rpc
     from pyrunc.cgroups import Cgroup
     cfg = config_mod.load(st.bundle)
     cgroup = Cgroup.from_json(st.cgroup) if st.cgroup else None
     pre_dump = bool(o["pre-dump"])
     image = os.path.abspath(o["image-path"] or "checkpoint")
     image_made = not os.path.exists(image)
-    image = _image_path(o, create=True)
+    image = image_path(o, create=True)
     try:
         try:
             _dump(ctx, st, o, rpc, cfg, cgroup, image)
         except criu_rpc.CriuError as e:  # a feature or version question criu did not answer
-            raise _fail(ctx, e, "checkpoint", None) from None
+            raise criu_failed(ctx, e, "checkpoint", None) from None
     except CriuUnusable:
         if image_made:  # nothing in it worth keeping: criu could not even start
             import shutil
@@ -76,7 +76,7 @@ def _checkpoint(ctx, st: State, o: dict, rpc) -> None:
 
 
 def _dump(ctx, st: State, o: dict, rpc, cfg, cgroup, image: str) -> None:
-    from pyrunc import criu_rpc
+    from pyrunc.criu import rpc as criu_rpc
     pre_dump = bool(o["pre-dump"])
     parent = o["parent-path"]
     if parent:
@@ -90,7 +90,7 @@ def _dump(ctx, st: State, o: dict, rpc, cfg, cgroup, image: str) -> None:
     fds: list[int] = []
     made: list[str] = []
     try:
-        opts, log_path = _common_opts(rpc, o, image, "dump.log", fds, st.annotations)
+        opts, log_path = common_opts(rpc, o, image, "dump.log", fds, st.annotations)
         opts.root = cfg.root_path
         opts.pid = st.pid
         opts.leave_running = bool(o["leave-running"])
@@ -98,7 +98,7 @@ def _dump(ctx, st: State, o: dict, rpc, cfg, cgroup, image: str) -> None:
         opts.link_remap = bool(o["link-remap"])
         if ps is not None:  # the pages go to criu's page server there, the rest to the image
             opts.ps.address, opts.ps.port = ps
-        ver = _Version(ctx.criu)
+        ver = CriuVersion(ctx.criu)
         for ns in cfg.linux.namespaces:
             if ns.type in EXT_NS and ns.path:
                 name, key, need = EXT_NS[ns.type]
@@ -130,7 +130,7 @@ def _dump(ctx, st: State, o: dict, rpc, cfg, cgroup, image: str) -> None:
                 if fl & os.O_ACCMODE == os.O_RDONLY:
                     raise PyruncError(f"invalid --status-fd argument {status_fd}: not writable")
         if not pre_dump:
-            for key, val in _external_mounts(cfg, cgroup, restore=False):
+            for key, val in external_mounts(cfg, cgroup, restore=False):
                 opts.ext_mnt.append(rpc.ext_mount_map(key=key, val=val))
             for path in cfg.linux.masked_paths:
                 if _is_masked_file(st, path):
@@ -156,14 +156,14 @@ def _dump(ctx, st: State, o: dict, rpc, cfg, cgroup, image: str) -> None:
             sw.request(req, notify)
         except criu_rpc.CriuError as e:
             sw.kill()
-            raise _fail(ctx, e, what, log_path) from None
+            raise criu_failed(ctx, e, what, log_path) from None
         except BaseException:
             sw.kill()
             raise
         rc = sw.finish()
         # A pre-dump's criu waits for a next request; our EOF makes it exit unsuccessfully.
         if rc != 0 and not pre_dump:
-            raise _fail(ctx, f"criu exited with status {rc}", what,
+            raise criu_failed(ctx, f"criu exited with status {rc}", what,
                         log_path)
         made.clear()
     finally:

@@ -15,8 +15,9 @@ import os
 
 from pyrunc import log
 from pyrunc.args import one_id, parse
-from pyrunc.criu_opts import (DESCRIPTORS, EXT_NS, JOIN_NS, RESTORE_FLAGS, _common_opts,
-                              _external_mounts, _fail, _image_path, _rootfs_rel, _Version)
+from pyrunc.criu.options import (DESCRIPTORS, EXT_NS, JOIN_NS, RESTORE_FLAGS, CriuVersion,
+                                 common_opts, criu_failed, external_mounts, image_path,
+                                 rootfs_rel)
 from pyrunc.errors import PyruncError
 from pyrunc.state import State, proc_start_time
 
@@ -25,12 +26,12 @@ def cmd_restore(ctx, argv: list[str]) -> int:
     o, pos = parse(argv, RESTORE_FLAGS)
     cid = one_id(pos, "restore")
     ctx.check_systemd()
-    from pyrunc import criu_rpc
+    from pyrunc.criu import rpc as criu_rpc
     rpc = criu_rpc.rpc()
     try:
         st = _restore(ctx, cid, o, rpc)
     except criu_rpc.CriuError as e:  # a version question criu did not answer
-        raise _fail(ctx, e, "restore", None) from None
+        raise criu_failed(ctx, e, "restore", None) from None
     if o["detach"]:
         return 0
     return _foreground(ctx, st)
@@ -48,10 +49,10 @@ def _restore(ctx, cid: str, o: dict, rpc) -> State:
     for ns in cfg.linux.namespaces:
         if ns.path and ns.type == "cgroup":
             raise PyruncError("Do not know how to handle namespace cgroup")
-    image = _image_path(o, create=False)
+    image = image_path(o, create=False)
     fds: list[int] = []
     try:
-        opts, log_path = _common_opts(rpc, o, image, "restore.log", fds, cfg.annotations)
+        opts, log_path = common_opts(rpc, o, image, "restore.log", fds, cfg.annotations)
         try:
             with open(os.path.join(image, DESCRIPTORS), "rb") as f:
                 links = jsonio.loads(f.read())
@@ -72,7 +73,7 @@ def _restore(ctx, cid: str, o: dict, rpc) -> State:
             cgroup = Cgroup.resolve(cfg.linux.cgroups_path, cid)
         opts.evasive_devices = True
         opts.rst_sibling = True
-        ver = _Version(ctx.criu)
+        ver = CriuVersion(ctx.criu)
         if o["lsm-profile"]:
             if not ver.at_least(31600):
                 raise PyruncError("--lsm-profile requires at least CRIU 3.16")
@@ -100,7 +101,7 @@ def _restore(ctx, cid: str, o: dict, rpc) -> State:
                 opts.inherit_fd.append(rpc.inherit_fd(key=key, fd=nfd))
             elif ns.type in JOIN_NS:
                 opts.join_ns.append(rpc.join_namespace(ns=JOIN_NS[ns.type], ns_file=ns.path))
-        for key, val in _external_mounts(cfg, cgroup, restore=True):
+        for key, val in external_mounts(cfg, cgroup, restore=True):
             opts.ext_mnt.append(rpc.ext_mount_map(key=key, val=val))
         for i, link in enumerate(links[:3]):
             if "pipe:" in link:
@@ -129,7 +130,7 @@ def _restore(ctx, cid: str, o: dict, rpc) -> State:
             cgroup.create()
         if o["console-socket"]:
             console = connect_console(o["console-socket"])
-        from pyrunc import criu_rpc
+        from pyrunc.criu import rpc as criu_rpc
         sw = criu_rpc.Swrk(ctx.criu, pass_fds=tuple(pass_fds))
         # criu, and so the tree it restores, in the container's cgroups
         if unit_props is not None:
@@ -158,13 +159,13 @@ def _restore(ctx, cid: str, o: dict, rpc) -> State:
         try:
             resp = sw.request(rpc.criu_req(type=rpc.RESTORE, opts=opts), notify)
         except criu_rpc.CriuError as e:
-            raise _fail(ctx, e, "restore", log_path) from None
+            raise criu_failed(ctx, e, "restore", log_path) from None
         if not st.pid:
             _record_init(st, resp.restore.pid)
         rc = sw.finish()
         sw = None
         if rc != 0:
-            raise _fail(ctx, f"criu exited with status {rc}", "restore",
+            raise criu_failed(ctx, f"criu exited with status {rc}", "restore",
                         log_path)
         if o["pid-file"]:
             write_pid_file(o["pid-file"], st.pid)
@@ -205,7 +206,7 @@ def _make_mountpoints(cfg) -> None:
     root = os.open(cfg.root_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for m in cfg.mounts:
-            dest = _rootfs_rel(cfg.root_path, m.destination)
+            dest = rootfs_rel(cfg.root_path, m.destination)
             if m.type == "cgroup" or dest == "/" or any(dest.startswith(t) for t in tmpfs):
                 continue
             is_file = False

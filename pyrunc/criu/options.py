@@ -64,7 +64,7 @@ RESTORE_FLAGS = [
 
 
 # -- options shared by both commands ---------------------------------------------------------
-def _image_path(o: dict, create: bool) -> str:
+def image_path(o: dict, create: bool) -> str:
     """--image-path, default ./checkpoint (runc's); made (0700) for a checkpoint."""
     path = os.path.abspath(o["image-path"] or "checkpoint")
     if create:
@@ -109,7 +109,7 @@ def _empty_ns(o: dict) -> int:
     return mask
 
 
-def _common_opts(rpc, o: dict, image: str, log_file: str, fds: list[int],
+def common_opts(rpc, o: dict, image: str, log_file: str, fds: list[int],
                  annotations: dict):
     """The criu options both commands set alike, and the directory of criu's log (the work
     path's, else the image path's).  The directories' fds are appended to ``fds``, which the
@@ -167,7 +167,7 @@ def page_server(value: str) -> tuple[str, int] | None:
     return (host, n) if n else None
 
 
-class _Version:
+class CriuVersion:
     """criu's version, asked once and only when an option needs one."""
 
     def __init__(self, criu: str) -> None:
@@ -176,7 +176,7 @@ class _Version:
 
     def at_least(self, n: int) -> bool:
         if not self.n:
-            from pyrunc import criu_rpc
+            from pyrunc.criu import rpc as criu_rpc
             self.n = criu_rpc.version(self.criu)
         return self.n >= n
 
@@ -185,10 +185,10 @@ class CriuUnusable(PyruncError):
     """criu cannot work on this host at all (its `criu check` fails)."""
 
 
-def _fail(ctx, err, what: str, log_path: str | None) -> PyruncError:
+def criu_failed(ctx, err, what: str, log_path: str | None) -> PyruncError:
     """The one error line of a failed criu request: criu's `check` verdict where criu cannot
     work on this host at all, else what failed, the log's first errors and where the log is."""
-    from pyrunc import criu_rpc
+    from pyrunc.criu import rpc as criu_rpc
     reason = criu_rpc.check_reason(ctx.criu)
     if reason is not None:
         return CriuUnusable(f"{what}: criu cannot work on this host: {reason}")
@@ -199,7 +199,7 @@ def _fail(ctx, err, what: str, log_path: str | None) -> PyruncError:
                        f" (see {log_path})")
 
 
-def _rootfs_rel(rootfs: str, dest: str) -> str:
+def rootfs_rel(rootfs: str, dest: str) -> str:
     """A mount destination as CRIU names it: its path in the container (runc strips the rootfs
     and resolves the rest inside it; pyrunc's destinations are already clean and absolute)."""
     if dest.startswith(rootfs.rstrip("/") + "/"):
@@ -207,7 +207,7 @@ def _rootfs_rel(rootfs: str, dest: str) -> str:
     return os.path.normpath("/" + dest.lstrip("/"))
 
 
-def _external_mounts(cfg, cgroup, restore: bool) -> list[tuple[str, str]]:
+def external_mounts(cfg, cgroup, restore: bool) -> list[tuple[str, str]]:
     """(key, value) ext_mnt pairs: on dump, destination -> name in the image (the destination,
     "/dev/null" for a masked file); on restore, that name -> the host path to bind there."""
     from pyrunc.plan.build import Planner
@@ -216,7 +216,7 @@ def _external_mounts(cfg, cgroup, restore: bool) -> list[tuple[str, str]]:
     has_cgroupns = cfg.linux.namespace("cgroup") is not None
     for m in cfg.mounts:
         if Planner._is_bind(m):
-            dest = _rootfs_rel(cfg.root_path, m.destination)
+            dest = rootfs_rel(cfg.root_path, m.destination)
             src = m.source if m.source.startswith("/") else os.path.join(cfg.bundle, m.source)
             pairs.append((dest, src if restore else dest))
         elif m.type == "cgroup" and cgroup.mode != "v2" and not has_cgroupns:
