@@ -14,6 +14,7 @@ TEST_DEB_PACKAGES := busybox-static runc crun procps iproute2 util-linux iptable
 	golang-github-opencontainers-specs-dev containerd docker.io docker-compose golang-github-containers-common \
 	uidmap podman slirp4netns rootlesskit dbus-user-session
 DEB_PACKAGES := $(BUILD_DEB_PACKAGES) $(TEST_DEB_PACKAGES)
+# jeepney: only the tests (the D-Bus reference in tests/test_dbus_wire.py); pyrunc speaks D-Bus itself
 PIP_PACKAGES := cffi pytest jsonschema wheel jeepney
 
 .PHONY: install deps test-deps venv native launcher demo test bench clean vm-deps vm-image test-vm vm-run fuzz

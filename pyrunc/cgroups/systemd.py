@@ -20,8 +20,8 @@ scope, the default slice is ``user.slice``, and the cgroup is below that manager
 delegated to the user, so the limits are written as that user.  Only on cgroup v2 (runc's
 "rootless systemd cgroup manager requires cgroup v2"): v1 hierarchies are not delegated.
 
-Imported only with `--systemd-cgroup` (and by delete/update of such a container): it pulls in
-jeepney (dbus.py).
+Imported only with `--systemd-cgroup` (and by delete/update of such a container), with the
+D-Bus client (dbus.py, dbus_wire.py: 0.6 ms of imports).
 """
 
 from pyrunc.cgroups import V2, Cgroup
