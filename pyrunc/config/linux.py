@@ -2,7 +2,7 @@
 memory policy, network devices, Intel RDT, personality and time offsets.
 """
 
-from pyrunc.config.fields import (ID_MAX, array, boolean, check_text, check_type, cpu_list,
+from pyrunc.config.fields import (array, boolean, check_text, check_type, cpu_list, id_value,
                                   obj, required_uint, string, strings, uint)
 from pyrunc.errors import ConfigError
 
@@ -283,19 +283,13 @@ def device_nodes(devs: list, path: str) -> dict[str, tuple[int, int, int, int, i
         t = string(d, "type", jp)
         if t not in kinds:
             raise ConfigError(f"{jp}.type", f"unknown device type {t!r}")
-        major, minor = d.get("major", 0), d.get("minor", 0)
-        if t != "p" and ("major" not in d or "minor" not in d):
+        if t != "p" and (d.get("major") is None or d.get("minor") is None):
             raise ConfigError(jp, "major and minor are required for this device type")
-        for key, val in (("major", major), ("minor", minor)):
-            if not isinstance(val, int) or isinstance(val, bool) or not 0 <= val <= U32_MAX:
-                raise ConfigError(f"{jp}.{key}", f"must be an integer from 0 to {U32_MAX}")
-        mode = d.get("fileMode", 0o666)
-        if not isinstance(mode, int) or isinstance(mode, bool) or not 0 <= mode <= 0o7777:
-            raise ConfigError(f"{jp}.fileMode", "must be a file mode")
-        uid, gid = d.get("uid", 0), d.get("gid", 0)
-        for key, val in (("uid", uid), ("gid", gid)):
-            if not isinstance(val, int) or isinstance(val, bool) or not 0 <= val <= ID_MAX:
-                raise ConfigError(f"{jp}.{key}", "must be an integer: uids and gids must "
-                                                 f"be in range 0-{ID_MAX}")
+        major = uint(d, "major", jp, 0, U32_MAX) or 0  # (a fifo's may be null)
+        minor = uint(d, "minor", jp, 0, U32_MAX) or 0
+        mode = uint(d, "fileMode", jp, 0o666, 0o7777)
+        if mode is None:  # null: unset, as runc reads a nil FileMode
+            mode = 0o666
+        uid, gid = id_value(d, "uid", jp), id_value(d, "gid", jp)
         nodes[p] = (kinds[t] | mode, major, minor, uid, gid)
     return nodes
