@@ -47,7 +47,7 @@ native: $(INIT) pyrunc/.native-built spec/schema/.done
 # The init and the cffi extension are built by the same two scripts here and in the package
 # build (setup.py: `pip install .`): native/build_init.py (static, musl-gcc where installed; the
 # plan's C header generated from pyrunc/plan/__init__.py) and native/build_host.py.
-$(INIT): pyrunc/plan/__init__.py native/build_init.py \
+$(INIT): pyrunc/plan/__init__.py pyrunc/plan/kernel.py native/build_init.py \
 		$(wildcard native/init/*.c native/init/*.h) | venv
 	$(PY) native/build_init.py $@ build
 

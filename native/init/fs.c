@@ -439,7 +439,7 @@ void op_mount_tmpcopyup(const char *src, const char *target, const char *fstype,
     close(under);
 }
 
-#define MAX_TREES 4096 /* pyrunc/plan/build.py's MAX_TREES */
+/* MAX_TREES: plan_ops.h, from pyrunc.plan.kernel, where the planner counts against it */
 static int trees[MAX_TREES];
 
 void op_open_tree(uint64_t slot, const char *src, uint64_t recursive)

@@ -80,7 +80,7 @@ DEV_LINKS = [("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SIGKILL = 9
 U32_MAX = 0xFFFFFFFF
-MAX_TREES = 4096  # detached mounts the init holds at once (its trees[] in fs.c)
+MAX_TREES = 4096  # detached mounts the init holds at once (fs.c's trees[]; in plan_ops.h)
 CHDIR_ALWAYS, CHDIR_EARLY, CHDIR_IF_REFUSED = 0, 1, 2  # the CHDIR op's modes
 MNT_DETACH = 2
 
